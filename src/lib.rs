@@ -5,3 +5,4 @@
 //! `data` → `embed` → `cluster` → `prompt` → `llm` → `filter` → `output`, plus `eval`.
 
 pub mod data;
+pub mod home;
