@@ -2,7 +2,22 @@
 //! under-represented MITRE ATT&CK techniques.
 //!
 //! Stages, one module each, wired one way by [`pipeline`]:
-//! `data` → `embed` → `cluster` → `prompt` → `llm` → `filter` → `output`, plus `eval`.
+//! [`data`] → [`embed`] → [`cluster`] → [`prompt`] → [`llm`] → [`filter`] → [`output`]
+//! (with [`journal`] for resume and [`report`] for the run report). [`stats`] picks the
+//! under-represented techniques; [`catalog`] is ATT&CK; [`config`] the TOML + flags.
 
+pub mod catalog;
+pub mod cli;
+pub mod cluster;
+pub mod config;
 pub mod data;
+pub mod embed;
+pub mod filter;
 pub mod home;
+pub mod journal;
+pub mod llm;
+pub mod output;
+pub mod pipeline;
+pub mod prompt;
+pub mod report;
+pub mod stats;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# test.sh — set up everything (idempotent) and run the whole test suite:
+# formatting, clippy with warnings as errors, unit + integration tests (real embedding model,
+# real local LLM server, fault-injecting fake endpoints).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+export RUST_BACKTRACE=1
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

@@ -1,0 +1,357 @@
+//! The MITRE ATT&CK Enterprise catalog: technique names, tactics and descriptions, the
+//! revoked/deprecated id map, and the real procedure examples of each technique.
+//!
+//! The bundled copies (ATT&CK v18.1, see `data/LICENSES.md`) are compiled into the binary, so
+//! the tool works from any directory; [`Catalog::from_files`] reads another version.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const BUNDLED_TECHNIQUES: &str = include_str!("../data/attack_techniques.csv");
+const BUNDLED_REVOKED: &str = include_str!("../data/attack_revoked.csv");
+const BUNDLED_PROCEDURES: &str = include_str!("../data/attack_procedures.csv");
+
+/// Errors while reading a catalog file.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record is malformed.
+    #[error("{path}: line {line}: {problem}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the record.
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// One ATT&CK technique or sub-technique.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Technique {
+    /// Id such as `T1003` or `T1003.001`.
+    pub id: String,
+    /// Name, e.g. `OS Credential Dumping`.
+    pub name: String,
+    /// Tactics (kill-chain phases), e.g. `credential-access`.
+    pub tactics: Vec<String>,
+    /// The ATT&CK description.
+    pub description: String,
+    /// Whether this is a sub-technique.
+    pub is_subtechnique: bool,
+}
+
+/// What the catalog says about a label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// An active technique.
+    Active,
+    /// A revoked id with its active replacement.
+    Remapped(String),
+    /// A deprecated id with no replacement.
+    Deprecated,
+    /// Not an ATT&CK Enterprise id at all.
+    Unknown,
+}
+
+/// The technique catalog and the revoked/deprecated map.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    techniques: BTreeMap<String, Technique>,
+    replaced: HashMap<String, Option<String>>,
+}
+
+#[derive(Deserialize)]
+struct TechniqueRecord {
+    id: String,
+    name: String,
+    tactics: String,
+    description: String,
+    is_subtechnique: String,
+}
+
+#[derive(Deserialize)]
+struct RevokedRecord {
+    id: String,
+    #[allow(dead_code)]
+    status: String,
+    replaced_by: String,
+}
+
+#[derive(Deserialize)]
+struct ProcedureRecord {
+    technique_id: String,
+    #[allow(dead_code)]
+    source_type: String,
+    text: String,
+}
+
+/// Reads every record of a CSV source, turning csv errors into [`CatalogError::Record`].
+fn read_records<T: serde::de::DeserializeOwned>(
+    reader: impl Read,
+    path: &Path,
+) -> Result<Vec<T>, CatalogError> {
+    let mut out = Vec::new();
+    let mut rdr = csv::Reader::from_reader(reader);
+    for result in rdr.deserialize::<T>() {
+        let record = result.map_err(|e| CatalogError::Record {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            problem: e.to_string(),
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+fn open(path: &Path) -> Result<std::fs::File, CatalogError> {
+    std::fs::File::open(path).map_err(|source| CatalogError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Catalog {
+    /// The bundled ATT&CK Enterprise v18.1 catalog.
+    pub fn bundled() -> Self {
+        Self::parse(
+            BUNDLED_TECHNIQUES.as_bytes(),
+            BUNDLED_REVOKED.as_bytes(),
+            Path::new("<bundled attack_techniques.csv>"),
+            Path::new("<bundled attack_revoked.csv>"),
+        )
+        .expect("the bundled catalog is valid (checked by tests)")
+    }
+
+    /// Reads a catalog from `attack_techniques.csv` (`id,name,tactics,description,is_subtechnique`)
+    /// and `attack_revoked.csv` (`id,status,replaced_by`) files.
+    pub fn from_files(techniques: &Path, revoked: &Path) -> Result<Self, CatalogError> {
+        Self::parse(open(techniques)?, open(revoked)?, techniques, revoked)
+    }
+
+    fn parse(
+        techniques: impl Read,
+        revoked: impl Read,
+        techniques_path: &Path,
+        revoked_path: &Path,
+    ) -> Result<Self, CatalogError> {
+        let techniques = read_records::<TechniqueRecord>(techniques, techniques_path)?
+            .into_iter()
+            .map(|r| {
+                let t = Technique {
+                    id: r.id.trim().to_string(),
+                    name: r.name.trim().to_string(),
+                    tactics: r
+                        .tactics
+                        .split([',', ';'])
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                    description: r.description.trim().to_string(),
+                    is_subtechnique: matches!(r.is_subtechnique.trim(), "True" | "true" | "1"),
+                };
+                (t.id.clone(), t)
+            })
+            .collect();
+        let replaced = read_records::<RevokedRecord>(revoked, revoked_path)?
+            .into_iter()
+            .map(|r| {
+                let to = r.replaced_by.trim();
+                (r.id.trim().to_string(), (!to.is_empty()).then(|| to.to_string()))
+            })
+            .collect();
+        Ok(Self {
+            techniques,
+            replaced,
+        })
+    }
+
+    /// The technique with this (active) id.
+    pub fn get(&self, id: &str) -> Option<&Technique> {
+        self.techniques.get(id)
+    }
+
+    /// The technique's name, or the id itself when it is not in the catalog.
+    pub fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.get(id).map_or(id, |t| t.name.as_str())
+    }
+
+    /// Number of active techniques and sub-techniques.
+    pub fn len(&self) -> usize {
+        self.techniques.len()
+    }
+
+    /// Whether the catalog is empty.
+    pub fn is_empty(&self) -> bool {
+        self.techniques.is_empty()
+    }
+
+    /// All active techniques, ordered by id.
+    pub fn techniques(&self) -> impl Iterator<Item = &Technique> {
+        self.techniques.values()
+    }
+
+    /// What the catalog says about `id` (already normalised, e.g. `T1574.002`).
+    pub fn resolve(&self, id: &str) -> Resolution {
+        if self.techniques.contains_key(id) {
+            return Resolution::Active;
+        }
+        match self.replaced.get(id) {
+            Some(Some(to)) if self.techniques.contains_key(to) => Resolution::Remapped(to.clone()),
+            Some(_) => Resolution::Deprecated,
+            None => Resolution::Unknown,
+        }
+    }
+}
+
+/// Normalises a technique id as written in datasets: trims, upper-cases, and checks the
+/// `T####` / `T####.###` shape. Returns `None` when it is not an ATT&CK technique id.
+pub fn normalize_technique_id(raw: &str) -> Option<String> {
+    let id = raw.trim().to_ascii_uppercase();
+    let bytes = id.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let ok = match bytes {
+        [b'T', rest @ ..] if rest.len() == 4 => digits(rest),
+        [b'T', rest @ ..] if rest.len() == 8 => {
+            digits(&rest[..4]) && rest[4] == b'.' && digits(&rest[5..])
+        }
+        _ => false,
+    };
+    ok.then_some(id)
+}
+
+/// Finds every ATT&CK technique id mentioned in `text` (e.g. `T1059` or `T1059.001`).
+pub fn technique_ids_in(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if boundary && bytes[i] == b'T' && i + 5 <= bytes.len() {
+            let four = &bytes[i + 1..i + 5];
+            if four.iter().all(u8::is_ascii_digit) {
+                let mut end = i + 5;
+                if end + 4 <= bytes.len()
+                    && bytes[end] == b'.'
+                    && bytes[end + 1..end + 4].iter().all(u8::is_ascii_digit)
+                {
+                    end += 4;
+                }
+                let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
+                if after_ok {
+                    out.push(text[i..end].to_string());
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Real ATT&CK procedure examples ("APT29 has used …"), grouped by technique id.
+#[derive(Debug, Clone, Default)]
+pub struct Procedures {
+    by_technique: HashMap<String, Vec<String>>,
+}
+
+impl Procedures {
+    /// The bundled ATT&CK v18.1 procedure examples (16,017 sentences for 599 techniques).
+    pub fn bundled() -> Self {
+        Self::parse(
+            BUNDLED_PROCEDURES.as_bytes(),
+            Path::new("<bundled attack_procedures.csv>"),
+        )
+        .expect("the bundled procedures are valid (checked by tests)")
+    }
+
+    /// Reads `technique_id,source_type,text` records from a file.
+    pub fn from_file(path: &Path) -> Result<Self, CatalogError> {
+        Self::parse(open(path)?, path)
+    }
+
+    fn parse(reader: impl Read, path: &Path) -> Result<Self, CatalogError> {
+        let mut by_technique: HashMap<String, Vec<String>> = HashMap::new();
+        for r in read_records::<ProcedureRecord>(reader, path)? {
+            let text = r.text.trim();
+            if !text.is_empty() {
+                by_technique
+                    .entry(r.technique_id.trim().to_string())
+                    .or_default()
+                    .push(text.to_string());
+            }
+        }
+        Ok(Self { by_technique })
+    }
+
+    /// The procedure examples of a technique (empty when there are none).
+    pub fn of(&self, technique: &str) -> &[String] {
+        self.by_technique.get(technique).map_or(&[], Vec::as_slice)
+    }
+
+    /// Total number of procedure examples.
+    pub fn len(&self) -> usize {
+        self.by_technique.values().map(Vec::len).sum()
+    }
+
+    /// Whether there are no procedure examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_catalog_loads() {
+        let c = Catalog::bundled();
+        assert_eq!(c.len(), 691);
+        let t = c.get("T1003").unwrap();
+        assert_eq!(t.name, "OS Credential Dumping");
+        assert!(t.tactics.contains(&"credential-access".to_string()));
+        assert_eq!(c.resolve("T1574.002"), Resolution::Remapped("T1574.001".into()));
+        assert_eq!(c.resolve("T1026"), Resolution::Deprecated);
+        assert_eq!(c.resolve("T9999"), Resolution::Unknown);
+    }
+
+    #[test]
+    fn bundled_procedures_load() {
+        let p = Procedures::bundled();
+        assert_eq!(p.len(), 16_017);
+        assert!(p.of("T1012").len() >= 100);
+        assert!(p.of("T0000").is_empty());
+    }
+
+    #[test]
+    fn ids_are_normalised() {
+        assert_eq!(normalize_technique_id(" t1003.001 "), Some("T1003.001".into()));
+        assert_eq!(normalize_technique_id("T1003"), Some("T1003".into()));
+        assert_eq!(normalize_technique_id("T100"), None);
+        assert_eq!(normalize_technique_id("T1003.01"), None);
+        assert_eq!(normalize_technique_id("credential dumping"), None);
+    }
+
+    #[test]
+    fn ids_are_found_in_text() {
+        assert_eq!(
+            technique_ids_in("Uses T1059.001 and T1003, not XT1000 or T12345."),
+            vec!["T1059.001", "T1003"]
+        );
+        assert!(technique_ids_in("no ids here").is_empty());
+    }
+}

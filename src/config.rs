@@ -1,0 +1,290 @@
+//! Run configuration: a TOML file (`--config synthcti.toml`) plus CLI flags on top. The
+//! resolved configuration is recorded in every run's report.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ClusterParams;
+use crate::data::ReadOptions;
+use crate::embed::EmbedConfig;
+use crate::filter::FilterParams;
+use crate::llm::LlmConfig;
+use crate::stats::UnderPolicy;
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("{path}: {source}")]
+    Toml {
+        /// The file.
+        path: String,
+        /// toml's message (with line and column).
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Where new rows come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Only LLM-written sentences.
+    Llm,
+    /// Only real ATT&CK procedure examples.
+    Procedures,
+    /// Procedure examples first, the LLM fills the rest.
+    #[default]
+    Both,
+}
+
+impl Source {
+    /// Whether the LLM is used.
+    pub fn uses_llm(self) -> bool {
+        matches!(self, Source::Llm | Source::Both)
+    }
+    /// Whether procedure examples are added as rows.
+    pub fn uses_procedures(self) -> bool {
+        matches!(self, Source::Procedures | Source::Both)
+    }
+}
+
+/// How many rows to add per under-represented technique.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Target {
+    /// Up to the median count over all techniques (default).
+    ToMedian,
+    /// Up to the largest count.
+    ToMax,
+    /// R × the technique's original count.
+    Ratio(f64),
+    /// N new rows per technique.
+    Absolute(usize),
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Self::ToMedian
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    /// Parses `to-median`, `to-max`, `ratio:R` or `absolute:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid target {s:?}: expected to-median, to-max, ratio:R or absolute:N");
+        match s.split_once(':') {
+            None if s == "to-median" => Ok(Self::ToMedian),
+            None if s == "to-max" => Ok(Self::ToMax),
+            Some(("ratio", r)) => match r.trim().parse::<f64>() {
+                Ok(r) if r >= 0.0 && r.is_finite() => Ok(Self::Ratio(r)),
+                _ => Err(bad()),
+            },
+            Some(("absolute", n)) => n.trim().parse().map(Self::Absolute).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ToMedian => write!(f, "to-median"),
+            Self::ToMax => write!(f, "to-max"),
+            Self::Ratio(r) => write!(f, "ratio:{r}"),
+            Self::Absolute(n) => write!(f, "absolute:{n}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Target {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> String {
+        t.to_string()
+    }
+}
+
+impl TryFrom<String> for UnderPolicy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<UnderPolicy> for String {
+    fn from(p: UnderPolicy) -> String {
+        p.to_string()
+    }
+}
+
+/// Generation knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerateConfig {
+    /// Where new rows come from.
+    pub source: Source,
+    /// How many rows to add.
+    pub target: Target,
+    /// Only these techniques (empty: every under-represented one).
+    pub techniques: Vec<String>,
+    /// Prompt template name or path; default `local-one` for the local model, `remote-json`
+    /// for a remote endpoint.
+    pub template: Option<String>,
+    /// Sentences asked per request; default 1 for the local model, 5 for a remote endpoint.
+    pub sentences_per_request: Option<usize>,
+    /// Ask for this many times the missing rows in a round, to cover rejects.
+    pub overask: f64,
+    /// Attempt budget: at most this many times the needed requests per cluster.
+    pub max_requests_factor: f64,
+    /// Few-shot examples per request (rotated over the cluster's sentences).
+    pub examples_per_prompt: usize,
+    /// Procedure examples in the prompt context.
+    pub procedures_per_prompt: usize,
+    /// Accepted sentences shown back in the prompt (most recent).
+    pub accepted_per_prompt: usize,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        Self {
+            source: Source::Both,
+            target: Target::ToMedian,
+            techniques: Vec::new(),
+            template: None,
+            sentences_per_request: None,
+            overask: 1.5,
+            max_requests_factor: 4.0,
+            examples_per_prompt: 2,
+            procedures_per_prompt: 3,
+            accepted_per_prompt: 8,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Seed of every random choice (clusters, request seeds, splits).
+    pub seed: u64,
+    /// How to read the input.
+    pub input: ReadOptions,
+    /// Which techniques are under-represented.
+    pub policy: UnderPolicy,
+    /// Sentence embeddings.
+    pub embed: EmbedConfig,
+    /// Clustering.
+    pub cluster: ClusterParams,
+    /// Generation.
+    pub generate: GenerateConfig,
+    /// The LLM endpoint and sampling.
+    pub llm: LlmConfig,
+    /// Filters.
+    pub filter: FilterParams,
+}
+
+impl Config {
+    /// Reads a TOML file (unknown keys are an error naming line and column).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Validates once; stages take the checked config.
+    pub fn check(&self) -> Result<&Self, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.cluster
+            .check()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.llm
+            .check()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let g = &self.generate;
+        if g.overask < 1.0 || !g.overask.is_finite() {
+            return bad(format!("generate.overask must be >= 1, got {}", g.overask));
+        }
+        if g.max_requests_factor < 1.0 || !g.max_requests_factor.is_finite() {
+            return bad(format!(
+                "generate.max_requests_factor must be >= 1, got {}",
+                g.max_requests_factor
+            ));
+        }
+        if g.sentences_per_request == Some(0) {
+            return bad("generate.sentences_per_request must be >= 1".into());
+        }
+        let f = &self.filter;
+        if f.min_words > f.max_words {
+            return bad(format!(
+                "filter.min_words ({}) > filter.max_words ({})",
+                f.min_words, f.max_words
+            ));
+        }
+        if !(0.0..=1.0).contains(&f.near_duplicate) {
+            return bad(format!("filter.near_duplicate must be in [0, 1], got {}", f.near_duplicate));
+        }
+        Ok(self)
+    }
+
+    /// The configuration as TOML (recorded in reports).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# not serialisable: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_print() {
+        for s in ["to-median", "to-max", "ratio:0.5", "absolute:20"] {
+            assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
+        }
+        assert!("ratio:-1".parse::<Target>().is_err());
+        assert!("half".parse::<Target>().is_err());
+    }
+
+    #[test]
+    fn default_round_trips_through_toml() {
+        let c = Config::default();
+        let back: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = toml::from_str::<Config>("[generate]\nsorce = \"llm\"\n").unwrap_err();
+        assert!(e.to_string().contains("sorce"), "{e}");
+        let c: Config = toml::from_str("policy = \"below:30\"\n[generate]\ntarget = \"ratio:2\"\n").unwrap();
+        assert_eq!(c.policy, UnderPolicy::Below(30));
+        assert_eq!(c.generate.target, Target::Ratio(2.0));
+    }
+}

@@ -1,0 +1,346 @@
+//! Filters that keep only faithful, new sentences. Each rejection has a reason, counted in
+//! the run report.
+//!
+//! Order: normalise → length bounds → names another technique id → exact duplicates (vs the
+//! original data, the `--avoid` file, accepted rows) → near duplicates (cosine ≥ threshold vs
+//! the same three) → fidelity (cosine to the technique's centroid, and margin over every
+//! other technique's centroid). The first two groups need no embedding.
+
+use std::collections::HashSet;
+
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::technique_ids_in;
+use crate::data::normalize_text;
+
+/// Filter thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterParams {
+    /// Fewest words a sentence may have.
+    pub min_words: usize,
+    /// Most words a sentence may have.
+    pub max_words: usize,
+    /// Cosine at or above which a sentence is a near duplicate.
+    pub near_duplicate: f32,
+    /// Lowest cosine to the own technique's centroid.
+    pub min_centroid_cosine: f32,
+    /// Lowest margin: own-centroid cosine minus the best other technique's.
+    pub min_margin: f32,
+}
+
+impl Default for FilterParams {
+    fn default() -> Self {
+        Self {
+            min_words: 6,
+            max_words: 60,
+            near_duplicate: 0.92,
+            min_centroid_cosine: 0.30,
+            min_margin: 0.0,
+        }
+    }
+}
+
+/// Why a candidate was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectReason {
+    /// The answer could not be parsed into sentences.
+    Unparseable,
+    /// Fewer than `min_words` words.
+    TooShort,
+    /// More than `max_words` words.
+    TooLong,
+    /// Names a technique id other than its own.
+    NamesOtherTechnique,
+    /// Same text as an original row.
+    ExactDuplicateOriginal,
+    /// Same text as an accepted new row.
+    ExactDuplicateAccepted,
+    /// Same text as a row of the `--avoid` file (e.g. a test split).
+    ExactDuplicateAvoid,
+    /// Near duplicate of an original row.
+    NearDuplicateOriginal,
+    /// Near duplicate of an accepted new row.
+    NearDuplicateAccepted,
+    /// Near duplicate of a row of the `--avoid` file.
+    NearDuplicateAvoid,
+    /// Cosine to its technique's centroid below the threshold.
+    LowFidelity,
+    /// Not closer to its own technique's centroid than to another's by the margin.
+    CloserToOtherTechnique,
+}
+
+impl RejectReason {
+    /// The kebab-case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unparseable => "unparseable",
+            Self::TooShort => "too-short",
+            Self::TooLong => "too-long",
+            Self::NamesOtherTechnique => "names-other-technique",
+            Self::ExactDuplicateOriginal => "exact-duplicate-original",
+            Self::ExactDuplicateAccepted => "exact-duplicate-accepted",
+            Self::ExactDuplicateAvoid => "exact-duplicate-avoid",
+            Self::NearDuplicateOriginal => "near-duplicate-original",
+            Self::NearDuplicateAccepted => "near-duplicate-accepted",
+            Self::NearDuplicateAvoid => "near-duplicate-avoid",
+            Self::LowFidelity => "low-fidelity",
+            Self::CloserToOtherTechnique => "closer-to-other-technique",
+        }
+    }
+}
+
+/// The scores of an embedded candidate, kept as provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Cosine to the own technique's centroid.
+    pub centroid_cosine: f32,
+    /// Highest cosine to any original, avoided or accepted sentence.
+    pub nearest_duplicate_cosine: f32,
+    /// Own-centroid cosine minus the best other technique's.
+    pub margin: f32,
+    /// The technique whose centroid is nearest after the own one.
+    pub nearest_other_technique: String,
+}
+
+/// Whitespace folded, list markers and wrapping quotes removed.
+pub fn normalize_sentence(raw: &str) -> String {
+    let mut s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    loop {
+        let before = s.len();
+        let t = s.trim_start_matches(['-', '*', '•', '>', ' ']);
+        let t = match t.find(['.', ')']) {
+            Some(i) if i > 0 && i <= 3 && t[..i].chars().all(|c| c.is_ascii_digit()) => {
+                t[i + 1..].trim_start()
+            }
+            _ => t,
+        };
+        s = t.to_string();
+        for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\''), ('`', '`')] {
+            if s.len() >= 2 && s.starts_with(open) && s.ends_with(close) {
+                s = s[open.len_utf8()..s.len() - close.len_utf8()].trim().to_string();
+            }
+        }
+        if s.len() == before {
+            return s;
+        }
+    }
+}
+
+fn same_family(a: &str, b: &str) -> bool {
+    a.split('.').next() == b.split('.').next()
+}
+
+/// Everything the filters compare against, and the rows accepted so far.
+pub struct FilterIndex {
+    params: FilterParams,
+    original_texts: HashSet<String>,
+    original_emb: Array2<f32>,
+    avoid_texts: HashSet<String>,
+    avoid_emb: Array2<f32>,
+    centroid_ids: Vec<String>,
+    centroids: Array2<f32>,
+    accepted_texts: HashSet<String>,
+    accepted_emb: Vec<Array1<f32>>,
+}
+
+impl FilterIndex {
+    /// Builds the index from the original sentences and their embeddings, the avoided
+    /// sentences and theirs, and one L2-normalised centroid per technique.
+    pub fn new(
+        params: FilterParams,
+        originals: (&[&str], Array2<f32>),
+        avoid: (&[&str], Array2<f32>),
+        centroids: Vec<(String, Array1<f32>)>,
+    ) -> Self {
+        let dim = originals.1.ncols();
+        let mut c = Array2::zeros((centroids.len(), dim));
+        for (i, (_, v)) in centroids.iter().enumerate() {
+            c.row_mut(i).assign(v);
+        }
+        Self {
+            params,
+            original_texts: originals.0.iter().map(|t| normalize_text(t)).collect(),
+            original_emb: originals.1,
+            avoid_texts: avoid.0.iter().map(|t| normalize_text(t)).collect(),
+            avoid_emb: avoid.1,
+            centroid_ids: centroids.into_iter().map(|(id, _)| id).collect(),
+            centroids: c,
+            accepted_texts: HashSet::new(),
+            accepted_emb: Vec::new(),
+        }
+    }
+
+    /// The checks that need no embedding. Returns the normalised sentence.
+    pub fn pre_check(&self, raw: &str, technique: &str) -> Result<String, RejectReason> {
+        let s = normalize_sentence(raw);
+        let words = s.split_whitespace().count();
+        if words < self.params.min_words.max(1) {
+            return Err(RejectReason::TooShort);
+        }
+        if words > self.params.max_words {
+            return Err(RejectReason::TooLong);
+        }
+        if technique_ids_in(&s)
+            .iter()
+            .any(|id| !same_family(id, technique))
+        {
+            return Err(RejectReason::NamesOtherTechnique);
+        }
+        let key = normalize_text(&s);
+        if self.original_texts.contains(&key) {
+            return Err(RejectReason::ExactDuplicateOriginal);
+        }
+        if self.avoid_texts.contains(&key) {
+            return Err(RejectReason::ExactDuplicateAvoid);
+        }
+        if self.accepted_texts.contains(&key) {
+            return Err(RejectReason::ExactDuplicateAccepted);
+        }
+        Ok(s)
+    }
+
+    /// The checks on the embedding (`emb` L2-normalised). Returns the scores either way.
+    pub fn check_embedded(
+        &self,
+        emb: ArrayView1<f32>,
+        technique: &str,
+    ) -> (Result<(), RejectReason>, Scores) {
+        let max_cos = |m: &Array2<f32>| {
+            if m.nrows() == 0 {
+                f32::NEG_INFINITY
+            } else {
+                m.dot(&emb).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+            }
+        };
+        let near_orig = max_cos(&self.original_emb);
+        let near_avoid = max_cos(&self.avoid_emb);
+        let near_acc = self
+            .accepted_emb
+            .iter()
+            .map(|a| a.dot(&emb))
+            .fold(f32::NEG_INFINITY, f32::max);
+        let cos_c = self.centroids.dot(&emb);
+        let own = self.centroid_ids.iter().position(|id| id == technique);
+        let own_cos = own.map_or(f32::NEG_INFINITY, |i| cos_c[i]);
+        let (other_cos, other_id) = cos_c
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != own)
+            .map(|(i, &c)| (c, self.centroid_ids[i].as_str()))
+            .fold((f32::NEG_INFINITY, ""), |a, b| if b.0 > a.0 { b } else { a });
+        let scores = Scores {
+            centroid_cosine: own_cos,
+            nearest_duplicate_cosine: near_orig.max(near_avoid).max(near_acc).max(-1.0),
+            margin: if other_cos.is_finite() { own_cos - other_cos } else { 1.0 },
+            nearest_other_technique: other_id.to_string(),
+        };
+        let p = &self.params;
+        let verdict = if near_orig >= p.near_duplicate {
+            Err(RejectReason::NearDuplicateOriginal)
+        } else if near_avoid >= p.near_duplicate {
+            Err(RejectReason::NearDuplicateAvoid)
+        } else if near_acc >= p.near_duplicate {
+            Err(RejectReason::NearDuplicateAccepted)
+        } else if own_cos < p.min_centroid_cosine {
+            Err(RejectReason::LowFidelity)
+        } else if scores.margin < p.min_margin {
+            Err(RejectReason::CloserToOtherTechnique)
+        } else {
+            Ok(())
+        };
+        (verdict, scores)
+    }
+
+    /// Records an accepted sentence so later candidates are checked against it.
+    pub fn accept(&mut self, sentence: &str, emb: Array1<f32>) {
+        self.accepted_texts.insert(normalize_text(sentence));
+        self.accepted_emb.push(emb);
+    }
+
+    /// The L2-normalised centroid of a technique, if it has rows.
+    pub fn centroid(&self, technique: &str) -> Option<ArrayView1<'_, f32>> {
+        self.centroid_ids
+            .iter()
+            .position(|id| id == technique)
+            .map(|i| self.centroids.index_axis(Axis(0), i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn unit(v: [f32; 3]) -> Array1<f32> {
+        let a = Array1::from(v.to_vec());
+        let n = a.dot(&a).sqrt();
+        a / n
+    }
+
+    fn index() -> FilterIndex {
+        let orig = array![[1.0f32, 0.0, 0.0]];
+        let avoid = array![[0.0f32, 0.0, 1.0]];
+        FilterIndex::new(
+            FilterParams {
+                min_words: 3,
+                ..Default::default()
+            },
+            (&["The actor dumped LSASS memory."], orig),
+            (&["A test sentence to avoid here."], avoid),
+            vec![
+                ("T1003".into(), unit([1.0, 1.0, 0.0])),
+                ("T1059".into(), unit([0.0, 1.0, 1.0])),
+            ],
+        )
+    }
+
+    #[test]
+    fn normalises_markers_and_quotes() {
+        assert_eq!(normalize_sentence("  1. \"It  ran.\" "), "It ran.");
+        assert_eq!(normalize_sentence("- * 'x y'"), "x y");
+        assert_eq!(normalize_sentence("2021 was a year."), "2021 was a year.");
+    }
+
+    #[test]
+    fn cheap_checks() {
+        let f = index();
+        assert_eq!(f.pre_check("too short", "T1003"), Err(RejectReason::TooShort));
+        assert_eq!(
+            f.pre_check("the actor used T1059 to run scripts", "T1003"),
+            Err(RejectReason::NamesOtherTechnique)
+        );
+        assert!(f.pre_check("the actor used T1003.001 on hosts", "T1003").is_ok());
+        assert_eq!(
+            f.pre_check("the actor dumped lsass  memory.", "T1003"),
+            Err(RejectReason::ExactDuplicateOriginal)
+        );
+        assert_eq!(
+            f.pre_check("a test sentence to avoid here.", "T1003"),
+            Err(RejectReason::ExactDuplicateAvoid)
+        );
+    }
+
+    #[test]
+    fn embedding_checks() {
+        let mut f = index();
+        let (v, _) = f.check_embedded(unit([1.0, 0.01, 0.0]).view(), "T1003");
+        assert_eq!(v, Err(RejectReason::NearDuplicateOriginal));
+        let (v, _) = f.check_embedded(unit([0.0, 0.01, 1.0]).view(), "T1003");
+        assert_eq!(v, Err(RejectReason::NearDuplicateAvoid));
+        let good = unit([0.7, 1.0, 0.1]);
+        let (v, s) = f.check_embedded(good.view(), "T1003");
+        assert_eq!(v, Ok(()));
+        assert!(s.margin > 0.0 && s.nearest_other_technique == "T1059");
+        f.accept("new one", good.clone());
+        let (v, _) = f.check_embedded(good.view(), "T1003");
+        assert_eq!(v, Err(RejectReason::NearDuplicateAccepted));
+        assert_eq!(f.pre_check("New  one", "T1003"), Err(RejectReason::TooShort));
+        let (v, _) = f.check_embedded(unit([0.1, 1.0, 0.7]).view(), "T1003");
+        assert_eq!(v, Err(RejectReason::CloserToOtherTechnique));
+        let (v, _) = f.check_embedded(unit([-1.0, -1.0, 0.2]).view(), "T1003");
+        assert_eq!(v, Err(RejectReason::LowFidelity));
+    }
+}

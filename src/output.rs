@@ -1,0 +1,244 @@
+//! Writers of the augmented dataset: the input's own format and JSONL with provenance.
+//! Every file is written atomically (a temp file in the same directory, then rename).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::catalog::Catalog;
+use crate::data::{Dataset, Format, Origin, RawRows, Sample};
+use crate::filter::Scores;
+
+/// Output errors.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a new row came from, recorded in `augmented.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Cluster index within the technique.
+    pub cluster: usize,
+    /// Sample ids of the original sentences shown in the prompt (or the cluster's central ones).
+    pub seed_ids: Vec<usize>,
+    /// Filter scores.
+    pub scores: Scores,
+    /// The LLM call, for synthetic rows.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub llm: Option<LlmProvenance>,
+}
+
+/// The LLM call that wrote a synthetic row. Never holds the API key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmProvenance {
+    /// Template name.
+    pub template: String,
+    /// Template content hash.
+    pub template_hash: String,
+    /// Model name.
+    pub model: String,
+    /// Endpoint host (no path, no key).
+    pub endpoint: String,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Request seed.
+    pub seed: u64,
+    /// Prompt tokens of the request.
+    pub prompt_tokens: u32,
+    /// Completion tokens of the request.
+    pub completion_tokens: u32,
+    /// Request number within the cluster (0-based).
+    pub attempt: usize,
+    /// Request key (hash of the request), as in the journal.
+    pub request: String,
+}
+
+/// A row added by augmentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRow {
+    /// The row (origin `synthetic` or `attack-procedure`).
+    pub sample: Sample,
+    /// Where it came from.
+    pub provenance: Provenance,
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let err = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// The augmented dataset as JSON Lines: every original row, then every new row with its
+/// provenance. Fields: `text, label, origin, group`, and `provenance` on new rows.
+pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut line = |v: Value| {
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.push(b'\n');
+    };
+    for s in originals {
+        line(json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group}));
+    }
+    for r in new_rows {
+        let s = &r.sample;
+        line(json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group,
+                    "provenance": r.provenance}));
+    }
+    out
+}
+
+/// The group written for new rows in formats that need one (e.g. TRAM's `doc_title`).
+pub fn new_row_group(origin: Origin) -> String {
+    format!("synthcti:{}", origin.as_str())
+}
+
+/// The augmented dataset in the input's own format: same columns/keys as the input; new
+/// rows fill text, label and group (and CTI-to-MITRE's `label_subtec`, `tec_name`).
+pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec<u8> {
+    match &ds.raw {
+        RawRows::Json(values) => {
+            let mut objs: Vec<Value> = values.clone();
+            for r in new_rows {
+                let mut o = serde_json::Map::new();
+                o.insert(ds.columns.text.clone(), json!(r.sample.text));
+                o.insert(ds.columns.label.clone(), json!(r.sample.label));
+                if let Some(g) = &ds.columns.group {
+                    o.insert(g.clone(), json!(new_row_group(r.sample.origin)));
+                }
+                objs.push(Value::Object(o));
+            }
+            if ds.format == Format::Tram {
+                let mut b = serde_json::to_vec_pretty(&objs).unwrap_or_default();
+                b.push(b'\n');
+                b
+            } else {
+                let mut b = Vec::new();
+                for o in objs {
+                    b.extend_from_slice(o.to_string().as_bytes());
+                    b.push(b'\n');
+                }
+                b
+            }
+        }
+        RawRows::Csv { header, rows } => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let col = |name: &str| header.iter().position(|h| h == name);
+            let _ = w.write_record(header);
+            for r in rows {
+                let _ = w.write_record(r);
+            }
+            for r in new_rows {
+                let mut rec = vec![String::new(); header.len()];
+                let mut set = |name: &str, v: &str| {
+                    if let Some(i) = col(name) {
+                        rec[i] = v.to_string();
+                    }
+                };
+                set(&ds.columns.text, &r.sample.text);
+                set(&ds.columns.label, &r.sample.label);
+                if let Some(g) = &ds.columns.group {
+                    set(g, &new_row_group(r.sample.origin));
+                }
+                if ds.format == Format::CtiToMitre {
+                    let label = &r.sample.label;
+                    let tec = label.split('.').next().unwrap_or(label);
+                    set("label_tec", tec);
+                    set("label_subtec", label);
+                    set("tec_name", catalog.name_of(label));
+                }
+                let _ = w.write_record(&rec);
+            }
+            w.into_inner().unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ReadOptions, read_dataset};
+
+    fn new_row(text: &str, label: &str) -> NewRow {
+        NewRow {
+            sample: Sample {
+                id: 99,
+                text: text.into(),
+                label: label.into(),
+                group: None,
+                origin: Origin::Synthetic,
+            },
+            provenance: Provenance {
+                cluster: 0,
+                seed_ids: vec![0],
+                scores: Scores {
+                    centroid_cosine: 0.5,
+                    nearest_duplicate_cosine: 0.4,
+                    margin: 0.1,
+                    nearest_other_technique: "T1059".into(),
+                },
+                llm: None,
+            },
+        }
+    }
+
+    #[test]
+    fn native_round_trips_through_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::bundled();
+        for (name, content) in [
+            ("a.json", "[{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"doc_title\":\"r1\"}]"),
+            ("b.csv", ",label_tec,label_subtec,tec_name,sentence\n1,T1003,T1003.001,LSASS Memory,Dumps it.\n"),
+            ("c.csv", "id,text,label\n1,\"Dumps, LSASS.\",T1003\n"),
+            ("d.jsonl", "{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"extra\":1}\n"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).unwrap();
+            let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
+            let out = dir.path().join(format!("out-{name}"));
+            write_atomic(&out, &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], &cat))
+                .unwrap();
+            let back = read_dataset(&out, &ReadOptions { format: Some(ds.format), ..Default::default() }, &cat)
+                .unwrap();
+            assert_eq!(back.samples.len(), 2, "{name}");
+            assert_eq!(back.samples[0].text, ds.samples[0].text, "{name}");
+            assert_eq!(back.samples[1].text, "A new, quoted \"one\".", "{name}");
+            assert_eq!(back.samples[1].label, "T1003", "{name}");
+        }
+    }
+
+    #[test]
+    fn jsonl_has_provenance_on_new_rows_only() {
+        let orig = vec![Sample {
+            id: 0,
+            text: "x".into(),
+            label: "T1003".into(),
+            group: Some("r".into()),
+            origin: Origin::Original,
+        }];
+        let b = String::from_utf8(jsonl_bytes(&orig, &[new_row("y", "T1003")])).unwrap();
+        let lines: Vec<Value> = b.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["origin"], "original");
+        assert!(lines[0].get("provenance").is_none());
+        assert_eq!(lines[1]["origin"], "synthetic");
+        assert_eq!(lines[1]["provenance"]["scores"]["nearest_other_technique"], "T1059");
+    }
+}

@@ -1,0 +1,812 @@
+//! Wiring only: data → embed → cluster → (procedures) → prompt → llm → filter → output.
+//!
+//! Generation runs in rounds. In a round every cluster that still needs rows sends its
+//! requests (concurrently, bounded by the client), then the answers are filtered **in request
+//! order**, so the result does not depend on which answer came first: with a deterministic
+//! LLM the same seed gives the same file, and a resumed run (answers replayed from the
+//! journal) gives the same rows as an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array1, Array2, Axis};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Catalog, Procedures};
+use crate::cluster::{Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
+use crate::config::{Config, ConfigError, Target};
+use crate::data::{DataError, Dataset, Origin, ReadOptions, Sample, UnknownLabels, read_dataset};
+use crate::embed::{EmbedError, Embedder};
+use crate::filter::{FilterIndex, RejectReason};
+use crate::journal::{Journal, JournalError, RequestOutcome};
+use crate::llm::{ChatRequest, LlmClient, LlmError, LocalServer, LocalServerConfig, parse_sentences};
+use crate::output::{LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic};
+use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
+use crate::report::{LlmUsage, RunReport, TechniqueReport};
+use crate::stats::{DatasetStats, dataset_stats, label_counts, median};
+
+/// Any stage's error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Bad input data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// Clustering failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A template failed.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// The LLM endpoint or local server failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A technique asked for is not in the data.
+    #[error("{path}: technique {technique} has no rows (techniques in the file: {known})")]
+    NoSuchTechnique {
+        /// The input file.
+        path: PathBuf,
+        /// The id asked for.
+        technique: String,
+        /// A few ids that exist.
+        known: String,
+    },
+    /// Could not create the output directory.
+    #[error("{path}: {source}")]
+    OutputDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The data, its embeddings and the clusters of the selected techniques.
+pub struct Prepared {
+    /// The input dataset.
+    pub dataset: Dataset,
+    /// Its stats.
+    pub stats: DatasetStats,
+    /// One L2-normalised embedding row per sample.
+    pub embeddings: Array2<f32>,
+    /// Centroid of every technique in the data.
+    pub centroids: Vec<(String, Array1<f32>)>,
+    /// Clusters of the selected techniques, rarest first.
+    pub clusters: Vec<TechniqueClusters>,
+    /// Wall seconds per stage.
+    pub stage_seconds: BTreeMap<String, f64>,
+}
+
+/// Reads a dataset and computes its stats.
+pub fn load(
+    input: &Path,
+    cfg: &Config,
+    catalog: &Catalog,
+) -> Result<(Dataset, DatasetStats), PipelineError> {
+    let ds = read_dataset(input, &cfg.input, catalog)?;
+    let st = dataset_stats(&ds, catalog, cfg.policy);
+    Ok((ds, st))
+}
+
+/// Embeds texts in one call (the embedder batches, sorts and caches).
+fn embed_texts(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+    if texts.is_empty() {
+        return Ok(Array2::zeros((0, embedder.dim())));
+    }
+    embedder.embed(texts)
+}
+
+/// Reads, embeds and clusters. `only` restricts clustering to these techniques (any
+/// technique of the file); empty means every under-represented one.
+pub fn prepare(
+    input: &Path,
+    cfg: &Config,
+    only: &[String],
+    catalog: &Catalog,
+    embedder: &mut dyn Embedder,
+) -> Result<Prepared, PipelineError> {
+    let mut stage_seconds = BTreeMap::new();
+    let t = Instant::now();
+    let (dataset, stats) = load(input, cfg, catalog)?;
+    stage_seconds.insert("read".into(), t.elapsed().as_secs_f64());
+
+    let selected: Vec<String> = if only.is_empty() {
+        stats.under_represented().into_iter().map(String::from).collect()
+    } else {
+        let counts = label_counts(&dataset.samples);
+        for id in only {
+            if !counts.contains_key(id) {
+                return Err(PipelineError::NoSuchTechnique {
+                    path: input.to_path_buf(),
+                    technique: id.clone(),
+                    known: counts.keys().take(8).cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        only.to_vec()
+    };
+
+    let t = Instant::now();
+    let texts: Vec<&str> = dataset.samples.iter().map(|s| s.text.as_str()).collect();
+    let embeddings = embed_texts(embedder, &texts)?;
+    stage_seconds.insert("embed".into(), t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let mut rows_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for s in &dataset.samples {
+        rows_of.entry(s.label.as_str()).or_default().push(s.id);
+    }
+    let centroids = rows_of
+        .iter()
+        .map(|(id, rows)| (id.to_string(), normalized_mean(embeddings.select(Axis(0), rows).view())))
+        .collect();
+    let clusters = selected
+        .iter()
+        .map(|id| {
+            let rows = &rows_of[id.as_str()];
+            let x = embeddings.select(Axis(0), rows);
+            cluster_technique(id, rows, x.view(), &cfg.cluster, cfg.seed)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    stage_seconds.insert("cluster".into(), t.elapsed().as_secs_f64());
+    Ok(Prepared {
+        dataset,
+        stats,
+        embeddings,
+        centroids,
+        clusters,
+        stage_seconds,
+    })
+}
+
+/// Rows to add per technique under a target.
+pub fn rows_to_add(counts: &BTreeMap<String, usize>, selected: &[String], target: Target) -> BTreeMap<String, usize> {
+    let values: Vec<usize> = counts.values().copied().collect();
+    let max = values.iter().copied().max().unwrap_or(0);
+    let med = median(&values).ceil() as usize;
+    selected
+        .iter()
+        .map(|id| {
+            let n = counts.get(id).copied().unwrap_or(0);
+            let add = match target {
+                Target::ToMedian => med.saturating_sub(n),
+                Target::ToMax => max.saturating_sub(n),
+                Target::Ratio(r) => (r * n as f64).round() as usize,
+                Target::Absolute(a) => a,
+            };
+            (id.clone(), add)
+        })
+        .collect()
+}
+
+/// Splits `total` over clusters in proportion to their sizes (largest remainder).
+pub fn split_by_size(total: usize, sizes: &[usize]) -> Vec<usize> {
+    let sum: usize = sizes.iter().sum();
+    if sum == 0 {
+        return vec![0; sizes.len()];
+    }
+    let exact: Vec<f64> = sizes.iter().map(|&s| total as f64 * s as f64 / sum as f64).collect();
+    let mut out: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    let short = total - out.iter().sum::<usize>();
+    for &i in order.iter().take(short) {
+        out[i] += 1;
+    }
+    out
+}
+
+/// A seed for one request, derived from the run seed and the request's place.
+fn request_seed(seed: u64, technique: &str, cluster: usize, slot: usize) -> u64 {
+    let h = Sha256::digest(format!("{seed}/{technique}/{cluster}/{slot}").as_bytes());
+    u64::from_le_bytes(h[..8].try_into().unwrap_or([0; 8])) & 0x7fff_ffff
+}
+
+/// What `augment` is asked to do besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct AugmentOptions {
+    /// Output directory.
+    pub output_dir: PathBuf,
+    /// Continue the run recorded in the directory's journal.
+    pub resume: bool,
+    /// Discard a previous run in the directory.
+    pub overwrite: bool,
+    /// Print the plan; call no LLM, write no dataset.
+    pub dry_run: bool,
+    /// Sentences that new rows must not duplicate (e.g. a test split).
+    pub avoid: Option<PathBuf>,
+    /// The configuration file given, recorded in the report.
+    pub config_file: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Generation state of one cluster.
+struct ClusterJob<'a> {
+    tech: usize,
+    cluster: &'a Cluster,
+    target: usize,
+    rows: Vec<NewRow>,
+    sent: usize,
+    budget: usize,
+    procedures: Vec<String>,
+}
+
+impl ClusterJob<'_> {
+    fn need(&self) -> usize {
+        self.target.saturating_sub(self.rows.len())
+    }
+}
+
+/// One planned request.
+struct Planned {
+    job: usize,
+    slot: usize,
+    seed: u64,
+    key: String,
+    request: ChatRequest,
+    example_ids: Vec<usize>,
+}
+
+fn progress_bar(show: bool, len: u64, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs the whole augmentation and writes the output directory. Returns the report.
+pub async fn augment(
+    input: &Path,
+    cfg: &Config,
+    opts: &AugmentOptions,
+    embedder: &mut dyn Embedder,
+) -> Result<RunReport, PipelineError> {
+    cfg.check()?;
+    let started = Instant::now();
+    let catalog = Catalog::bundled();
+    let gen_cfg = &cfg.generate;
+    let prep = tokio::task::block_in_place(|| prepare(input, cfg, &gen_cfg.techniques, &catalog, embedder))?;
+    let mut stage_seconds = prep.stage_seconds.clone();
+    let ds = &prep.dataset;
+    let counts = label_counts(&ds.samples);
+    let selected: Vec<String> = prep.clusters.iter().map(|c| c.technique.clone()).collect();
+    let to_add = rows_to_add(&counts, &selected, gen_cfg.target);
+
+    // Avoid list (e.g. a test split): any labels accepted.
+    let t = Instant::now();
+    let avoid_ds = match &opts.avoid {
+        Some(p) => Some(read_dataset(
+            p,
+            &ReadOptions {
+                unknown_labels: UnknownLabels::Warn,
+                ..cfg.input.clone()
+            },
+            &catalog,
+        )?),
+        None => None,
+    };
+    let avoid_texts: Vec<&str> = avoid_ds
+        .iter()
+        .flat_map(|d| d.samples.iter().map(|s| s.text.as_str()))
+        .collect();
+    let avoid_emb = tokio::task::block_in_place(|| embed_texts(embedder, &avoid_texts))?;
+    let orig_texts: Vec<&str> = ds.samples.iter().map(|s| s.text.as_str()).collect();
+    let mut filter = FilterIndex::new(
+        cfg.filter.clone(),
+        (&orig_texts, prep.embeddings.clone()),
+        (&avoid_texts, avoid_emb),
+        prep.centroids.clone(),
+    );
+    stage_seconds.insert("avoid".into(), t.elapsed().as_secs_f64());
+
+    // Jobs, one per cluster, with their share of the technique's target.
+    let mut reports: Vec<TechniqueReport> = Vec::new();
+    let mut jobs: Vec<ClusterJob> = Vec::new();
+    for (ti, tc) in prep.clusters.iter().enumerate() {
+        let sizes: Vec<usize> = tc.clusters.iter().map(|c| c.members.len()).collect();
+        let add = to_add[&tc.technique];
+        for (c, target) in tc.clusters.iter().zip(split_by_size(add, &sizes)) {
+            jobs.push(ClusterJob {
+                tech: ti,
+                cluster: c,
+                target,
+                rows: Vec::new(),
+                sent: 0,
+                budget: 0,
+                procedures: Vec::new(),
+            });
+        }
+        reports.push(TechniqueReport {
+            id: tc.technique.clone(),
+            name: catalog.name_of(&tc.technique).to_string(),
+            before: counts[&tc.technique],
+            target_added: add,
+            clusters: tc.clusters.len(),
+            ..Default::default()
+        });
+    }
+
+    // Procedure examples: ranked per cluster by cosine to its centroid; used as prompt
+    // grounding, and (source procedures|both) as rows through the same filters.
+    let t = Instant::now();
+    let procedures = Procedures::bundled();
+    for (ti, tc) in prep.clusters.iter().enumerate() {
+        let texts: Vec<&str> = procedures.of(&tc.technique).iter().map(String::as_str).collect();
+        if texts.is_empty() {
+            continue;
+        }
+        let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
+        let mut used = vec![false; texts.len()];
+        for job in jobs.iter_mut().filter(|j| j.tech == ti) {
+            let cos = emb.dot(&job.cluster.centroid);
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
+            job.procedures = order
+                .iter()
+                .take(gen_cfg.procedures_per_prompt)
+                .map(|&i| texts[i].to_string())
+                .collect();
+            if !gen_cfg.source.uses_procedures() {
+                continue;
+            }
+            for &i in &order {
+                if job.need() == 0 {
+                    break;
+                }
+                if used[i] {
+                    continue;
+                }
+                used[i] = true;
+                let r = &mut reports[ti];
+                r.candidates += 1;
+                let text = match filter.pre_check(texts[i], &tc.technique) {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                        continue;
+                    }
+                };
+                let (verdict, scores) = filter.check_embedded(emb.row(i), &tc.technique);
+                if let Err(reason) = verdict {
+                    *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                    continue;
+                }
+                filter.accept(&text, emb.row(i).to_owned());
+                r.added_procedures += 1;
+                job.rows.push(NewRow {
+                    sample: Sample {
+                        id: 0,
+                        text,
+                        label: tc.technique.clone(),
+                        group: None,
+                        origin: Origin::AttackProcedure,
+                    },
+                    provenance: Provenance {
+                        cluster: job.cluster.index,
+                        seed_ids: job.cluster.central.clone(),
+                        scores,
+                        llm: None,
+                    },
+                });
+            }
+        }
+    }
+    stage_seconds.insert("procedures".into(), t.elapsed().as_secs_f64());
+
+    let mut report = RunReport {
+        version: env!("CARGO_PKG_VERSION").into(),
+        input: input.display().to_string(),
+        output_dir: opts.output_dir.display().to_string(),
+        dry_run: opts.dry_run,
+        config_file: opts.config_file.as_ref().map(|p| p.display().to_string()),
+        config: cfg.to_toml(),
+        rows_before: ds.samples.len(),
+        ..Default::default()
+    };
+
+    if gen_cfg.source.uses_llm() && jobs.iter().any(|j| j.need() > 0) {
+        generate(cfg, opts, &catalog, &prep, &mut jobs, &mut reports, &mut filter, embedder, &mut report).await?;
+        stage_seconds.insert("generate".into(), report.stage_seconds.remove("generate").unwrap_or(0.0));
+    }
+
+    // Collect rows: technique order (rarest first), cluster order, acceptance order.
+    let mut new_rows: Vec<NewRow> = Vec::new();
+    for (ti, r) in reports.iter_mut().enumerate() {
+        for job in jobs.iter().filter(|j| j.tech == ti) {
+            new_rows.extend(job.rows.iter().cloned());
+        }
+        r.after = r.before + r.added_procedures + r.added_synthetic;
+    }
+    for (i, row) in new_rows.iter_mut().enumerate() {
+        row.sample.id = ds.samples.len() + i;
+    }
+    report.rows_after = ds.samples.len() + new_rows.len();
+    report.accepted = new_rows.len();
+    report.candidates = reports.iter().map(|r| r.candidates).sum();
+    for r in &reports {
+        for (reason, n) in &r.rejected {
+            *report.rejected.entry(reason.clone()).or_default() += n;
+        }
+    }
+    report.techniques = reports;
+
+    if !opts.dry_run {
+        let t = Instant::now();
+        let dir = &opts.output_dir;
+        let native = dir.join(format!("augmented.{}", ds.format.extension()));
+        // augmented.jsonl is always written; a JSONL input's own format is that same name,
+        // so its native copy goes to augmented.native.jsonl.
+        let native = if native.extension().is_some_and(|e| e == "jsonl") {
+            dir.join("augmented.native.jsonl")
+        } else {
+            native
+        };
+        write_atomic(&native, &native_bytes(ds, &new_rows, &catalog))?;
+        write_atomic(&dir.join("augmented.jsonl"), &jsonl_bytes(&ds.samples, &new_rows))?;
+        stage_seconds.insert("write".into(), t.elapsed().as_secs_f64());
+    }
+    report.stage_seconds = stage_seconds;
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    if !opts.dry_run {
+        let dir = &opts.output_dir;
+        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        write_atomic(&dir.join("report.json"), &json)?;
+        write_atomic(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+    }
+    Ok(report)
+}
+
+/// The LLM stage: plans requests per cluster in rounds, asks the journal then the endpoint,
+/// filters answers in request order.
+#[allow(clippy::too_many_arguments)]
+async fn generate(
+    cfg: &Config,
+    opts: &AugmentOptions,
+    catalog: &Catalog,
+    prep: &Prepared,
+    jobs: &mut [ClusterJob<'_>],
+    reports: &mut [TechniqueReport],
+    filter: &mut FilterIndex,
+    embedder: &mut dyn Embedder,
+    report: &mut RunReport,
+) -> Result<(), PipelineError> {
+    let gen_cfg = &cfg.generate;
+    let local = cfg.llm.base_url.is_none();
+    let template = PromptTemplate::load(
+        gen_cfg
+            .template
+            .as_deref()
+            .unwrap_or(if local { "local-one" } else { "remote-json" }),
+    )?;
+    let per_request = gen_cfg.sentences_per_request.unwrap_or(if local { 1 } else { 5 });
+    report.template = Some((template.name().to_string(), template.hash().to_string()));
+    for job in jobs.iter_mut() {
+        let need = job.need();
+        job.budget = if need == 0 {
+            0
+        } else {
+            ((need as f64 / per_request as f64) * gen_cfg.max_requests_factor).ceil() as usize
+        };
+    }
+    let samples = &prep.dataset.samples;
+    let technique_ctx: Vec<TechniqueContext> = prep
+        .clusters
+        .iter()
+        .map(|tc| {
+            let t = catalog.get(&tc.technique);
+            TechniqueContext {
+                id: tc.technique.clone(),
+                name: catalog.name_of(&tc.technique).to_string(),
+                tactics: t.map(|t| t.tactics.clone()).unwrap_or_default(),
+                description: t.map(|t| t.description.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+
+    // Plans the next round: up to the attempt budget, over-asking to cover rejects.
+    let plan_round = |jobs: &mut [ClusterJob<'_>]| -> Result<Vec<Planned>, PipelineError> {
+        let mut out = Vec::new();
+        for (ji, job) in jobs.iter_mut().enumerate() {
+            let need = job.need();
+            if need == 0 || job.sent >= job.budget {
+                continue;
+            }
+            let k = ((need as f64 * gen_cfg.overask) / per_request as f64).ceil() as usize;
+            let k = k.clamp(1, job.budget - job.sent);
+            let pool: Vec<usize> = job.cluster.central.iter().chain(&job.cluster.diverse).copied().collect();
+            for slot in job.sent..job.sent + k {
+                let e = gen_cfg.examples_per_prompt.min(pool.len());
+                let example_ids: Vec<usize> = (0..e).map(|i| pool[(slot * e + i) % pool.len()]).collect();
+                let text = |id: &usize| samples[*id].text.clone();
+                let ctx = PromptContext {
+                    technique: technique_ctx[job.tech].clone(),
+                    central: job.cluster.central.iter().map(text).collect(),
+                    diverse: job.cluster.diverse.iter().map(text).collect(),
+                    procedures: job.procedures.clone(),
+                    accepted: job
+                        .rows
+                        .iter()
+                        .rev()
+                        .take(gen_cfg.accepted_per_prompt)
+                        .map(|r| r.sample.text.clone())
+                        .collect(),
+                    examples: example_ids.iter().map(text).collect(),
+                    n: per_request,
+                };
+                let messages = template.render(&ctx)?;
+                let seed = request_seed(cfg.seed, &technique_ctx[job.tech].id, job.cluster.index, slot);
+                let request = ChatRequest {
+                    messages,
+                    seed,
+                    json_schema: None,
+                };
+                let key = request_key(cfg, &request);
+                out.push(Planned {
+                    job: ji,
+                    slot,
+                    seed,
+                    key,
+                    request,
+                    example_ids,
+                });
+            }
+            job.sent += k;
+        }
+        Ok(out)
+    };
+
+    if opts.dry_run {
+        let planned = plan_round(jobs)?;
+        let mut tokens = 0u64;
+        for p in &planned {
+            let chars: usize = p.request.messages.iter().map(|m| m.content.len()).sum();
+            tokens += (chars / 4) as u64 + u64::from(cfg.llm.max_tokens);
+            *report
+                .planned_requests
+                .entry(technique_ctx[jobs[p.job].tech].id.clone())
+                .or_default() += 1;
+        }
+        report.estimated_tokens = tokens;
+        report.estimated_cost = cfg
+            .llm
+            .price_per_1k_prompt
+            .map(|p| p * tokens as f64 / 1000.0);
+        return Ok(());
+    }
+
+    std::fs::create_dir_all(&opts.output_dir).map_err(|source| PipelineError::OutputDir {
+        path: opts.output_dir.clone(),
+        source,
+    })?;
+    let journal = Mutex::new(Journal::open(
+        &opts.output_dir.join("journal.jsonl"),
+        opts.resume,
+        opts.overwrite,
+    )?);
+
+    // Endpoint: the configured one, or the local server started (and stopped) here.
+    let _server;
+    let base_url = match &cfg.llm.base_url {
+        Some(u) => u.clone(),
+        None => {
+            let server = LocalServer::start(&LocalServerConfig::default()).await?;
+            let url = server.base_url().to_string();
+            _server = server;
+            url
+        }
+    };
+    let client = LlmClient::new(&cfg.llm, &base_url)?;
+    let endpoint = client.endpoint_host();
+
+    let t = Instant::now();
+    let total_need: usize = jobs.iter().map(ClusterJob::need).sum();
+    let pb = progress_bar(opts.progress, total_need as u64, "generate");
+    loop {
+        let planned = plan_round(jobs)?;
+        if planned.is_empty() {
+            break;
+        }
+        // Ask the journal first, the endpoint for the rest; record each answer as it comes.
+        let outcomes: Vec<RequestOutcome> = futures::future::join_all(planned.iter().map(|p| {
+            let client = &client;
+            let journal = &journal;
+            async move {
+                let cached = journal.lock().map(|mut j| j.lookup(&p.key)).unwrap_or(None);
+                if let Some(o) = cached {
+                    return Ok::<_, PipelineError>(o);
+                }
+                let outcome = match client.complete(&p.request).await {
+                    Ok(c) => RequestOutcome::Answered {
+                        text: c.text,
+                        finish_reason: c.finish_reason,
+                        prompt_tokens: c.prompt_tokens,
+                        completion_tokens: c.completion_tokens,
+                        attempts: c.attempts,
+                    },
+                    Err(e) => RequestOutcome::Failed { error: e.to_string() },
+                };
+                if let Ok(mut j) = journal.lock() {
+                    j.record_request(&p.key, &outcome)?;
+                }
+                Ok(outcome)
+            }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+
+        // Parse and cheap-check in request order, then embed the survivors in one batch.
+        struct Candidate {
+            plan: usize,
+            text: String,
+        }
+        let mut candidates = Vec::new();
+        for (pi, (p, outcome)) in planned.iter().zip(&outcomes).enumerate() {
+            let r = &mut reports[jobs[p.job].tech];
+            r.requests += 1;
+            let RequestOutcome::Answered { text, .. } = outcome else {
+                continue;
+            };
+            let parsed = parse_sentences(text);
+            for _ in &parsed.rejects {
+                r.candidates += 1;
+                *r.rejected.entry(RejectReason::Unparseable.as_str().into()).or_default() += 1;
+            }
+            for s in parsed.sentences {
+                r.candidates += 1;
+                match filter.pre_check(&s, &technique_ctx[jobs[p.job].tech].id) {
+                    Ok(text) => candidates.push(Candidate { plan: pi, text }),
+                    Err(reason) => *r.rejected.entry(reason.as_str().into()).or_default() += 1,
+                }
+            }
+        }
+        let texts: Vec<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
+        let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
+        for (ci, c) in candidates.into_iter().enumerate() {
+            let p = &planned[c.plan];
+            let job = &mut jobs[p.job];
+            let technique = &technique_ctx[job.tech].id;
+            let r = &mut reports[job.tech];
+            if job.need() == 0 {
+                *r.rejected.entry("over-target".into()).or_default() += 1;
+                continue;
+            }
+            // Accepted earlier in this same round by a near copy? check_embedded sees it.
+            let (verdict, scores) = filter.check_embedded(emb.row(ci), technique);
+            if let Err(reason) = verdict {
+                *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                continue;
+            }
+            filter.accept(&c.text, emb.row(ci).to_owned());
+            let RequestOutcome::Answered {
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } = &outcomes[c.plan]
+            else {
+                continue;
+            };
+            r.added_synthetic += 1;
+            let row_key = format!("{}#{}", p.key, job.rows.len());
+            if let Ok(mut j) = journal.lock() {
+                j.record_accepted(&row_key, technique, &c.text)?;
+            }
+            job.rows.push(NewRow {
+                sample: Sample {
+                    id: 0,
+                    text: c.text,
+                    label: technique.clone(),
+                    group: None,
+                    origin: Origin::Synthetic,
+                },
+                provenance: Provenance {
+                    cluster: job.cluster.index,
+                    seed_ids: p.example_ids.clone(),
+                    scores,
+                    llm: Some(LlmProvenance {
+                        template: template.name().to_string(),
+                        template_hash: template.hash().to_string(),
+                        model: cfg.llm.model.clone(),
+                        endpoint: endpoint.clone(),
+                        temperature: cfg.llm.temperature,
+                        seed: p.seed,
+                        prompt_tokens: *prompt_tokens,
+                        completion_tokens: *completion_tokens,
+                        attempt: p.slot,
+                        request: p.key.clone(),
+                    }),
+                },
+            });
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    let elapsed = t.elapsed().as_secs_f64();
+    report.stage_seconds.insert("generate".into(), elapsed);
+    let stats = client.stats();
+    let replayed = journal.lock().map(|j| j.replayed()).unwrap_or(0);
+    report.llm = Some(LlmUsage {
+        model: cfg.llm.model.clone(),
+        endpoint,
+        requests: stats.calls,
+        replayed,
+        retries: stats.retries,
+        failed: stats.failures,
+        rate_limited: stats.rate_limited,
+        truncated: stats.truncated,
+        prompt_tokens: stats.prompt_tokens,
+        completion_tokens: stats.completion_tokens,
+        tokens_per_second: stats.completion_tokens as f64 / elapsed.max(1e-9),
+        cost: stats.cost_usd,
+    });
+    Ok(())
+}
+
+/// The journal key of a request: a hash of everything that shapes its answer.
+fn request_key(cfg: &Config, req: &ChatRequest) -> String {
+    let body = serde_json::json!({
+        "model": cfg.llm.model,
+        "base_url": cfg.llm.base_url,
+        "temperature": cfg.llm.temperature,
+        "top_p": cfg.llm.top_p,
+        "max_tokens": cfg.llm.max_tokens,
+        "extra": cfg.llm.extra_body,
+        "seed": req.seed,
+        "messages": req.messages.iter().map(|m| (format!("{:?}", m.role), &m.content)).collect::<Vec<_>>(),
+        "schema": req.json_schema,
+    });
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))[..24].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_proportional_and_exact() {
+        assert_eq!(split_by_size(10, &[5, 3, 2]), vec![5, 3, 2]);
+        assert_eq!(split_by_size(7, &[10, 10, 10]).iter().sum::<usize>(), 7);
+        assert_eq!(split_by_size(1, &[1, 9]), vec![0, 1]);
+        assert_eq!(split_by_size(3, &[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn targets() {
+        let counts: BTreeMap<String, usize> =
+            [("a", 4), ("b", 10), ("c", 30), ("d", 100)].into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let sel = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(rows_to_add(&counts, &sel, Target::ToMedian)["a"], 16);
+        assert_eq!(rows_to_add(&counts, &sel, Target::ToMax)["b"], 90);
+        assert_eq!(rows_to_add(&counts, &sel, Target::Ratio(0.5))["b"], 5);
+        assert_eq!(rows_to_add(&counts, &sel, Target::Absolute(7))["a"], 7);
+    }
+
+    #[test]
+    fn request_seeds_are_stable_and_distinct() {
+        assert_eq!(request_seed(1, "T1", 0, 0), request_seed(1, "T1", 0, 0));
+        assert_ne!(request_seed(1, "T1", 0, 0), request_seed(1, "T1", 0, 1));
+        assert_ne!(request_seed(1, "T1", 0, 0), request_seed(2, "T1", 0, 0));
+    }
+}
