@@ -262,6 +262,10 @@ impl AugmentArgs {
     }
 }
 
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let catalog = Catalog::bundled();
@@ -320,10 +324,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     for c in &tc.clusters {
                         writeln!(stdout, "  cluster {} ({} sentences)", c.index, c.members.len())?;
                         for (&id, cos) in c.central.iter().zip(&c.member_cosines) {
-                            writeln!(stdout, "    central {cos:.2}  {}", prep.dataset.samples[id].text)?;
+                            writeln!(stdout, "    central {cos:.2}  {}", one_line(&prep.dataset.samples[id].text))?;
                         }
                         for &id in &c.diverse {
-                            writeln!(stdout, "    diverse       {}", prep.dataset.samples[id].text)?;
+                            writeln!(stdout, "    diverse       {}", one_line(&prep.dataset.samples[id].text))?;
                         }
                     }
                 }

@@ -589,6 +589,7 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
                     } else {
                         (l + e.line() as u64 - 1, e.column() as u64)
                     };
+                    let col = col.max(1);
                     return Err(invalid(
                         path,
                         Location::LineColumn(line, col),

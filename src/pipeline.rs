@@ -22,7 +22,7 @@ use crate::data::{DataError, Dataset, Origin, ReadOptions, Sample, UnknownLabels
 use crate::embed::{EmbedError, Embedder};
 use crate::filter::{FilterIndex, RejectReason};
 use crate::journal::{Journal, JournalError, RequestOutcome};
-use crate::llm::{ChatRequest, LlmClient, LlmError, LocalServer, LocalServerConfig, parse_sentences};
+use crate::llm::{ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, LocalServerConfig, parse_sentences};
 use crate::output::{LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic};
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{LlmUsage, RunReport, TechniqueReport};
@@ -494,6 +494,14 @@ async fn generate(
 ) -> Result<(), PipelineError> {
     let gen_cfg = &cfg.generate;
     let local = cfg.llm.base_url.is_none();
+    // The local default: llama.cpp sampling that suits SmolLM2 (LLM.md), and no prompt cache
+    // so that answers do not depend on what the server served before.
+    let mut llm_cfg = cfg.llm.clone();
+    if local {
+        llm_cfg.extra_body.entry("repeat_penalty").or_insert(1.1.into());
+        llm_cfg.extra_body.entry("cache_prompt").or_insert(false.into());
+    }
+    let llm_cfg = &llm_cfg;
     let template = PromptTemplate::load(
         gen_cfg
             .template
@@ -562,7 +570,7 @@ async fn generate(
                     seed,
                     json_schema: None,
                 };
-                let key = request_key(cfg, &request);
+                let key = request_key(llm_cfg, &request);
                 out.push(Planned {
                     job: ji,
                     slot,
@@ -617,7 +625,7 @@ async fn generate(
             url
         }
     };
-    let client = LlmClient::new(&cfg.llm, &base_url)?;
+    let client = LlmClient::new(llm_cfg, &base_url)?;
     let endpoint = client.endpoint_host();
 
     let t = Instant::now();
@@ -765,14 +773,14 @@ async fn generate(
 }
 
 /// The journal key of a request: a hash of everything that shapes its answer.
-fn request_key(cfg: &Config, req: &ChatRequest) -> String {
+fn request_key(llm: &LlmConfig, req: &ChatRequest) -> String {
     let body = serde_json::json!({
-        "model": cfg.llm.model,
-        "base_url": cfg.llm.base_url,
-        "temperature": cfg.llm.temperature,
-        "top_p": cfg.llm.top_p,
-        "max_tokens": cfg.llm.max_tokens,
-        "extra": cfg.llm.extra_body,
+        "model": llm.model,
+        "base_url": llm.base_url,
+        "temperature": llm.temperature,
+        "top_p": llm.top_p,
+        "max_tokens": llm.max_tokens,
+        "extra": llm.extra_body,
         "seed": req.seed,
         "messages": req.messages.iter().map(|m| (format!("{:?}", m.role), &m.content)).collect::<Vec<_>>(),
         "schema": req.json_schema,
