@@ -1,0 +1,246 @@
+//! `synthcti augment` end to end: the real local model, dry runs, faulty endpoints, and
+//! resume after kill -9.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fault_server::{FaultServer, Reply};
+
+const TINY: &str = "tests/fixtures/tiny_tram.json";
+
+fn bin() -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("synthcti"));
+    c.env("RUST_LOG", "warn").arg("augment").arg("--no-progress");
+    c
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn synthetic(rows: &[Value]) -> Vec<&Value> {
+    rows.iter().filter(|r| r["origin"] != "original").collect()
+}
+
+/// Filters wide open: these tests are about the plumbing, not about what a fake LLM writes.
+fn open_filters_config(dir: &Path) -> PathBuf {
+    let p = dir.join("open.toml");
+    std::fs::write(
+        &p,
+        "[filter]\nmin_words = 3\nmin_centroid_cosine = -1.0\nmin_margin = -2.0\nnear_duplicate = 1.0\n",
+    )
+    .unwrap();
+    p
+}
+
+/// A deterministic fake LLM: the answer depends only on the request (seed and technique), so
+/// two runs that ask the same requests get the same answers.
+fn deterministic_answer(body: &Value) -> String {
+    let seed = body["seed"].as_u64().unwrap_or(0);
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
+    let topic: String = last.chars().filter(|c| c.is_alphanumeric() || *c == ' ').take(60).collect();
+    format!("Operators in intrusion {seed} relied on {topic} against hosts of the victim network.")
+}
+
+#[test]
+fn augment_end_to_end_with_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[generate]\nmax_requests_factor = 8.0\n").unwrap();
+    let status = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--source", "llm", "--target", "absolute:2", "--seed", "3"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for f in ["augmented.json", "augmented.jsonl", "report.md", "report.json", "journal.jsonl"] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let report: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let techniques = report["techniques"].as_array().unwrap();
+    assert_eq!(
+        techniques.iter().map(|t| t["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["T1557.001", "T1072"]
+    );
+    let mut added = 0;
+    for t in techniques {
+        let n = t["added_synthetic"].as_u64().unwrap();
+        assert!(n <= 2);
+        assert_eq!(t["after"].as_u64().unwrap(), t["before"].as_u64().unwrap() + n);
+        let rejected: u64 = t["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert!(t["candidates"].as_u64().unwrap() >= n + rejected - t["rejected"]["over-target"].as_u64().unwrap_or(0));
+        added += n;
+    }
+    assert!(added >= 1, "the local model wrote at least one accepted sentence");
+    let llm = &report["llm"];
+    assert!(llm["requests"].as_u64().unwrap() >= 1);
+    assert!(llm["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(report["config"].as_str().unwrap().contains("target = \"absolute:2\""));
+
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    assert_eq!(rows.len() as u64, 52 + added);
+    for r in synthetic(&rows) {
+        let p = &r["provenance"];
+        assert_eq!(r["origin"], "synthetic");
+        assert_eq!(p["llm"]["model"], "smollm2-135m");
+        assert_eq!(p["llm"]["endpoint"], "127.0.0.1");
+        assert_eq!(p["llm"]["template"], "local-one");
+        assert_eq!(p["llm"]["template_hash"].as_str().unwrap().len(), 16);
+        assert!(p["scores"]["centroid_cosine"].as_f64().unwrap() >= 0.3);
+        assert!(p["scores"]["margin"].as_f64().unwrap() >= 0.0);
+        assert!(!p["seed_ids"].as_array().unwrap().is_empty());
+    }
+    // The native file reads back with the same reader.
+    let st = Command::new(assert_cmd::cargo::cargo_bin("synthcti"))
+        .args(["stats", "--json", "--input"])
+        .arg(out.join("augmented.json"))
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["rows"].as_u64().unwrap(), 52 + added);
+}
+
+#[test]
+fn procedures_source_adds_real_attack_examples_without_any_llm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let status = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        // nothing listens there: a procedures-only run must not call the LLM
+        .args(["--source", "procedures", "--base-url", "http://127.0.0.1:9/v1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    let added = synthetic(&rows);
+    // to-median: median of 4, 8, 20, 20 is 14 → T1557.001 +10, T1072 +6
+    assert_eq!(added.len(), 16);
+    assert!(added.iter().all(|r| r["origin"] == "attack-procedure" && r["provenance"].get("llm").is_none()));
+    let report: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["llm"].is_null());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        .args(["--dry-run", "--source", "llm", "--base-url", "http://127.0.0.1:9/v1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("## Plan"), "{stdout}");
+    assert!(stdout.contains("| T1557.001 |") && stdout.contains("estimated tokens"), "{stdout}");
+    assert!(!out.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faulty_endpoint_costs_retries_not_the_run() {
+    // Every 3rd request fails with 500, every 5th returns garbage; the rest answer.
+    let server = FaultServer::start(|n, body| match n % 5 {
+        _ if n % 3 == 1 => Reply::status(500),
+        4 => Reply::Garbage,
+        _ => Reply::ok(&deterministic_answer(body)),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_filters_config(dir.path());
+    let out = dir.path().join("out");
+    let url = server.base_url();
+    let status = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["--input", TINY, "--output"])
+            .arg(&out)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--source", "llm", "--target", "absolute:3", "--base-url", &url, "--model", "fake"])
+            .args(["--sentences-per-request", "1", "--max-retries", "4"])
+            .status()
+            .unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(status.join("report.json")).unwrap()).unwrap();
+    let llm = &report["llm"];
+    assert!(llm["retries"].as_u64().unwrap() >= 1, "{llm}");
+    assert_eq!(report["accepted"], 6, "{report:#}");
+}
+
+/// Kill -9 in the middle of a run, then `--resume`: the result equals an uninterrupted run,
+/// no row lost, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_kill_gives_the_same_rows() {
+    let server = FaultServer::start(|_, body| {
+        Reply::Delay(Duration::from_millis(150), Box::new(Reply::ok(&deterministic_answer(body))))
+    })
+    .await;
+    let url = server.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_filters_config(dir.path());
+    let args = move |out: &Path| {
+        let mut c = bin();
+        c.args(["--input", TINY, "--output"])
+            .arg(out)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--source", "llm", "--target", "absolute:12", "--base-url", &url, "--model", "fake"])
+            .args(["--sentences-per-request", "1", "--concurrency", "2"]);
+        c
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let (a2, b2) = (a.clone(), b.clone());
+    let killed_after = tokio::task::spawn_blocking(move || {
+        assert!(args(&a2).status().unwrap().success());
+        // Same run, killed once a few requests are journaled.
+        let mut child = args(&b2).stdout(Stdio::null()).spawn().unwrap();
+        let journal = b2.join("journal.jsonl");
+        let t = Instant::now();
+        let lines = loop {
+            let n = std::fs::read_to_string(&journal).map(|s| s.lines().count()).unwrap_or(0);
+            if n >= 6 || t.elapsed() > Duration::from_secs(60) {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let fresh = args(&b2).status().unwrap();
+        assert!(!fresh.success(), "without --resume an existing run is not overwritten");
+        assert!(args(&b2).arg("--resume").status().unwrap().success());
+        lines
+    })
+    .await
+    .unwrap();
+    assert!(killed_after >= 6);
+    let rows_a = read_jsonl(&a.join("augmented.jsonl"));
+    let rows_b = read_jsonl(&b.join("augmented.jsonl"));
+    assert_eq!(synthetic(&rows_a).len(), 24);
+    assert_eq!(rows_a, rows_b, "resumed run equals the uninterrupted one");
+    let report: Value = serde_json::from_slice(&std::fs::read(b.join("report.json")).unwrap()).unwrap();
+    assert!(report["llm"]["replayed"].as_u64().unwrap() >= 1);
+    let texts: std::collections::HashSet<&str> =
+        synthetic(&rows_b).iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.len(), 24, "no row twice");
+}
