@@ -5,4 +5,5 @@
 //! `data` → `embed` → `cluster` → `prompt` → `llm` → `filter` → `output`, plus `eval`.
 
 pub mod data;
+pub mod embed;
 pub mod home;
