@@ -333,34 +333,53 @@ fn load_named(name: &str, cfg: &EmbedConfig) -> Result<(TextEmbedding, String), 
     Ok((model, model_id))
 }
 
-/// Finds a fastembed model by enum name (`BGESmallENV15`) or Hugging Face code
-/// (`BAAI/bge-small-en-v1.5`), case-insensitively; an unquantised model wins a tie.
+/// Finds a fastembed model by enum name (`BGESmallENV15`) or Hugging Face repo, either
+/// fastembed's ONNX repo (`Xenova/bge-small-en-v1.5`) or the original one
+/// (`BAAI/bge-small-en-v1.5`: same repo name, `-onnx`/`-onnx-Q` suffixes ignored);
+/// case-insensitive. Ties go to an exact repo match, then to an unquantised model.
 fn resolve_named(name: &str) -> Result<EmbeddingModel, EmbedError> {
     if let Ok(model) = name.parse::<EmbeddingModel>() {
         return Ok(model);
     }
-    let mut matches: Vec<EmbeddingModel> = TextEmbedding::list_supported_models()
-        .into_iter()
-        .filter(|info| info.model_code.eq_ignore_ascii_case(name))
-        .map(|info| info.model)
-        .collect();
-    matches.sort_by_key(|m| {
-        (
-            TextEmbedding::get_quantization_mode(m) != QuantizationMode::None,
-            m.to_string(),
-        )
-    });
-    matches.into_iter().next().ok_or_else(|| {
-        let mut codes: Vec<String> = TextEmbedding::list_supported_models()
+    let wanted = repo_name(name);
+    let mut matches: Vec<(bool, bool, String, EmbeddingModel)> =
+        TextEmbedding::list_supported_models()
             .into_iter()
-            .map(|info| format!("{} ({})", info.model, info.model_code))
+            .filter(|info| repo_name(&info.model_code) == wanted)
+            .map(|info| {
+                (
+                    !info.model_code.eq_ignore_ascii_case(name),
+                    TextEmbedding::get_quantization_mode(&info.model) != QuantizationMode::None,
+                    info.model.to_string(),
+                    info.model,
+                )
+            })
             .collect();
-        codes.sort();
-        EmbedError::UnknownModel {
-            name: name.to_string(),
-            known: codes.join(", "),
-        }
+    matches.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    if let Some((_, _, _, model)) = matches.into_iter().next() {
+        tracing::info!(requested = name, resolved = %model, "named embedding model");
+        return Ok(model);
+    }
+    let mut known: Vec<String> = TextEmbedding::list_supported_models()
+        .into_iter()
+        .map(|info| format!("{} ({})", info.model, info.model_code))
+        .collect();
+    known.sort();
+    Err(EmbedError::UnknownModel {
+        name: name.to_string(),
+        known: known.join(", "),
     })
+}
+
+/// The repository part of a Hugging Face id, lower-case, without `-onnx`/`-onnx-q`.
+fn repo_name(id: &str) -> String {
+    let tail = id.rsplit('/').next().unwrap_or(id).to_ascii_lowercase();
+    for suffix in ["-onnx-q", "-onnx"] {
+        if let Some(stripped) = tail.strip_suffix(suffix) {
+            return stripped.to_string();
+        }
+    }
+    tail
 }
 
 /// Makes `tokenizer` pad each batch to its longest member.
@@ -490,13 +509,30 @@ mod tests {
 
     #[test]
     fn named_models_resolve_by_enum_name_or_hub_code() {
-        let by_code = resolve_named("BAAI/bge-small-en-v1.5").expect("code");
-        assert_eq!(by_code, EmbeddingModel::BGESmallENV15);
-        let by_name = resolve_named("bgesmallenv15").expect("name");
-        assert_eq!(by_name, EmbeddingModel::BGESmallENV15);
+        let resolve = |n: &str| resolve_named(n).expect(n);
+        assert_eq!(
+            resolve("BAAI/bge-small-en-v1.5"),
+            EmbeddingModel::BGESmallENV15
+        );
+        assert_eq!(
+            resolve("Xenova/bge-small-en-v1.5"),
+            EmbeddingModel::BGESmallENV15
+        );
+        assert_eq!(
+            resolve("Qdrant/bge-small-en-v1.5-onnx-Q"),
+            EmbeddingModel::BGESmallENV15Q
+        );
+        assert_eq!(resolve("bgesmallenv15"), EmbeddingModel::BGESmallENV15);
+        assert_eq!(
+            resolve("sentence-transformers/all-MiniLM-L6-v2"),
+            EmbeddingModel::AllMiniLML6V2
+        );
         let err = resolve_named("no/such-model").expect_err("unknown");
         let msg = err.to_string();
-        assert!(msg.contains("no/such-model") && msg.contains("BAAI/bge-small-en-v1.5"));
+        assert!(
+            msg.contains("no/such-model") && msg.contains("BGESmallENV15"),
+            "{msg}"
+        );
     }
 
     #[test]
