@@ -313,7 +313,8 @@ fn load_named(name: &str, cfg: &EmbedConfig) -> Result<(TextEmbedding, String), 
         model: name.to_string(),
         source,
     })?;
-    let model_id = format!("{}.max{}", info.model_code, cfg.max_length);
+    let model_code = info.model_code.clone();
+    let model_id = format!("{model_code}.max{}", cfg.max_length);
     if TextEmbedding::get_quantization_mode(&model) == QuantizationMode::Dynamic {
         tracing::warn!(
             model = %model_id,
@@ -321,16 +322,36 @@ fn load_named(name: &str, cfg: &EmbedConfig) -> Result<(TextEmbedding, String), 
         );
     }
     let env = ort_environment(&cfg.ort_lib_path())?;
+    let cache_dir = std::env::var_os("HF_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| synthcti_home().join("models").join("hub"));
     let options = TextInitOptions::new(model)
         .with_environment(env)
         .with_max_length(cfg.max_length)
-        .with_cache_dir(synthcti_home().join("models").join("hub"))
+        .with_cache_dir(cache_dir.clone())
         .with_show_download_progress(cfg.progress);
-    let model = TextEmbedding::try_new(options).map_err(|source| EmbedError::Model {
-        model: model_id.clone(),
-        source,
+    let model = TextEmbedding::try_new(options).map_err(|e| EmbedError::Hub {
+        model: format!("{name} ({model_code})"),
+        cache_dir,
+        cause: error_chain(&e),
     })?;
     Ok((model, model_id))
+}
+
+/// An error and its causes, `outer: inner: ...`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Finds a fastembed model by enum name (`BGESmallENV15`) or Hugging Face repo, either

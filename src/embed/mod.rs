@@ -210,6 +210,19 @@ pub enum EmbedError {
         /// fastembed's error.
         source: fastembed::Error,
     },
+    /// A named model could not be fetched from the Hugging Face hub or loaded.
+    #[error(
+        "embedding model `{model}`: {cause} (named models are downloaded from the Hugging Face hub on first use, which needs internet; hub cache: {})",
+        cache_dir.display()
+    )]
+    Hub {
+        /// The model asked for and the hub repository it resolved to.
+        model: String,
+        /// The hub cache directory.
+        cache_dir: PathBuf,
+        /// fastembed's error with its causes.
+        cause: String,
+    },
     /// The tokenizer failed.
     #[error("tokenizer of `{model}`: {cause}")]
     Tokenizer {
