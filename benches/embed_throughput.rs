@@ -16,21 +16,45 @@ struct Row {
 
 type BoxError = Box<dyn std::error::Error>;
 
-/// Runs `f` once and returns (sentences/s, result).
+/// CPU seconds used by this process so far (user + system), from `/proc/self/stat`
+/// (Linux, 100 clock ticks per second); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Runs `f` once and returns (sentences per wall second, result); prints wall and CPU rates.
 fn timed<T>(
     label: &str,
     n: usize,
     f: impl FnOnce() -> Result<T, BoxError>,
 ) -> Result<(f64, T), BoxError> {
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let out = f()?;
     let secs = start.elapsed().as_secs_f64();
     let rate = n as f64 / secs;
-    println!("{label:<42} {secs:>8.2} s {rate:>10.1} sentences/s");
+    let cpu = match (cpu0, cpu_seconds()) {
+        (Some(a), Some(b)) if b > a => format!("{:>8.1} per CPU-s", n as f64 / (b - a)),
+        _ => String::new(),
+    };
+    println!("{label:<42} {secs:>8.2} s {rate:>10.1} sentences/s {cpu}");
     Ok((rate, out))
 }
 
+/// `/proc/loadavg`, to judge how much the numbers were disturbed by other work.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn main() -> Result<(), BoxError> {
+    println!("load average at start: {}", load_average());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/tram2_single_label.json");
     let rows: Vec<Row> = serde_json::from_slice(&std::fs::read(path)?)?;
     let limit = std::env::var("SYNTHCTI_BENCH_LIMIT")
@@ -130,5 +154,6 @@ fn main() -> Result<(), BoxError> {
     println!("cache warm / cache cold         = {:.0}x", r_warm / r_cold);
     println!("max |sorted - unsorted| over all vector components = {max_diff:.2e}");
     println!("cached vectors identical to fresh sorted run: {identical}");
+    println!("load average at end: {}", load_average());
     Ok(())
 }

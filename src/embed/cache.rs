@@ -120,7 +120,11 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
         let hits = texts.len() as u64 - misses;
         self.stats.hits += hits;
         self.stats.misses += misses;
-        tracing::debug!(model = %self.inner.model_id(), hits, misses, "embedding cache");
+        if texts.len() > 256 {
+            tracing::info!(model = %self.inner.model_id(), hits, misses, "embedding cache");
+        } else {
+            tracing::debug!(model = %self.inner.model_id(), hits, misses, "embedding cache");
+        }
 
         let mut out = Array2::<f32>::zeros((texts.len(), self.store.dim));
         for (i, hash) in hashes.iter().enumerate() {
