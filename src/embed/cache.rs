@@ -1,0 +1,441 @@
+//! [`CachedEmbedder`]: an on-disk cache of vectors keyed by (model id, sha256 of the text).
+//!
+//! One append-only file per model, `<cache_dir>/<sanitised model id>.bin`:
+//!
+//! ```text
+//! header  : b"SCTIEMB1" | dim: u32 LE
+//! records : [sha256(text): 32 bytes][dim × f32 LE]  (repeated)
+//! ```
+//!
+//! The file is read into memory when opened; new vectors are appended with one write per
+//! [`Embedder::embed`] call. A truncated trailing record (a run killed mid-write) is
+//! dropped with a warning and cut off the file, never an error. One process per cache
+//! file at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayView1};
+use sha2::{Digest, Sha256};
+
+use super::{EmbedError, Embedder};
+
+const MAGIC: &[u8; 8] = b"SCTIEMB1";
+const HEADER_LEN: usize = MAGIC.len() + 4;
+
+type TextHash = [u8; 32];
+
+/// Cumulative counts of a [`CachedEmbedder`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheStats {
+    /// Sentences answered from the cache (repeats of a sentence within one call count here).
+    pub hits: u64,
+    /// Distinct sentences that had to be embedded.
+    pub misses: u64,
+}
+
+/// Wraps an [`Embedder`] with the on-disk cache of its model.
+pub struct CachedEmbedder<E> {
+    inner: E,
+    store: CacheFile,
+    stats: CacheStats,
+}
+
+impl<E: Embedder> CachedEmbedder<E> {
+    /// Opens (or creates) `<cache_dir>/<sanitised model id>.bin` for `inner`'s model.
+    pub fn new(inner: E, cache_dir: &Path) -> Result<Self, EmbedError> {
+        let path = cache_dir.join(format!("{}.bin", sanitise(inner.model_id())));
+        let store = CacheFile::open(&path, inner.dim())?;
+        tracing::info!(
+            model = %inner.model_id(),
+            path = %path.display(),
+            cached = store.len(),
+            "opened embedding cache"
+        );
+        Ok(CachedEmbedder {
+            inner,
+            store,
+            stats: CacheStats::default(),
+        })
+    }
+
+    /// The cache file.
+    pub fn path(&self) -> &Path {
+        &self.store.path
+    }
+
+    /// Hits and misses since this cache was opened.
+    pub fn stats(&self) -> CacheStats {
+        self.stats
+    }
+
+    /// The wrapped embedder.
+    pub fn into_inner(self) -> E {
+        self.inner
+    }
+}
+
+impl<E: Embedder> Embedder for CachedEmbedder<E> {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+        let hashes: Vec<TextHash> = texts.iter().map(|t| text_hash(t)).collect();
+        let mut seen = HashSet::new();
+        let mut missing: Vec<(&str, TextHash)> = Vec::new();
+        for (&text, hash) in texts.iter().zip(&hashes) {
+            if !self.store.contains(hash) && seen.insert(*hash) {
+                missing.push((text, *hash));
+            }
+        }
+        if !missing.is_empty() {
+            let miss_texts: Vec<&str> = missing.iter().map(|(t, _)| *t).collect();
+            let vectors = self.inner.embed(&miss_texts)?;
+            if vectors.dim() != (missing.len(), self.store.dim) {
+                return Err(EmbedError::BadOutput {
+                    model: self.inner.model_id().to_string(),
+                    reason: format!(
+                        "shape {:?} for {} sentences of dimension {}",
+                        vectors.dim(),
+                        missing.len(),
+                        self.store.dim
+                    ),
+                });
+            }
+            let new: Vec<(TextHash, ArrayView1<f32>)> = missing
+                .iter()
+                .zip(vectors.rows())
+                .map(|((_, hash), row)| (*hash, row))
+                .collect();
+            self.store.append(&new)?;
+        }
+        let misses = missing.len() as u64;
+        let hits = texts.len() as u64 - misses;
+        self.stats.hits += hits;
+        self.stats.misses += misses;
+        if texts.len() > 256 {
+            tracing::info!(model = %self.inner.model_id(), hits, misses, "embedding cache");
+        } else {
+            tracing::debug!(model = %self.inner.model_id(), hits, misses, "embedding cache");
+        }
+
+        let mut out = Array2::<f32>::zeros((texts.len(), self.store.dim));
+        for (i, hash) in hashes.iter().enumerate() {
+            let row = self.store.get(hash).ok_or_else(|| EmbedError::BadOutput {
+                model: self.inner.model_id().to_string(),
+                reason: "a vector was lost from the cache".into(),
+            })?;
+            out.row_mut(i).assign(&ArrayView1::from(row));
+        }
+        Ok(out)
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(self.stats)
+    }
+}
+
+/// sha256 of the text's UTF-8 bytes.
+fn text_hash(text: &str) -> TextHash {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// A file name for a model id: anything outside `[A-Za-z0-9._-]` becomes `_`.
+fn sanitise(model_id: &str) -> String {
+    model_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The open cache file and its contents.
+struct CacheFile {
+    path: PathBuf,
+    file: File,
+    dim: usize,
+    /// Row `k` of the store is `vectors[k * dim .. (k + 1) * dim]`.
+    vectors: Vec<f32>,
+    index: HashMap<TextHash, usize>,
+}
+
+impl CacheFile {
+    /// Opens or creates the cache file at `path` for vectors of length `dim`.
+    fn open(path: &Path, dim: usize) -> Result<Self, EmbedError> {
+        let io_err = |source| EmbedError::Cache {
+            path: path.to_path_buf(),
+            source,
+        };
+        let format_err = |reason: String| EmbedError::CacheFormat {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| EmbedError::Cache {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_err)?;
+        let bytes = std::fs::read(path).map_err(io_err)?;
+        let mut store = CacheFile {
+            path: path.to_path_buf(),
+            file,
+            dim,
+            vectors: Vec::new(),
+            index: HashMap::new(),
+        };
+
+        if bytes.len() < HEADER_LEN {
+            if !bytes.is_empty() {
+                tracing::warn!(path = %path.display(), "embedding cache header truncated; starting afresh");
+            }
+            store.file.set_len(0).map_err(io_err)?;
+            let mut header = MAGIC.to_vec();
+            header.extend_from_slice(&dim_u32(dim)?.to_le_bytes());
+            store.file.write_all(&header).map_err(io_err)?;
+            store.file.flush().map_err(io_err)?;
+            return Ok(store);
+        }
+
+        let (header, body) = bytes.split_at(HEADER_LEN);
+        if &header[..MAGIC.len()] != MAGIC {
+            return Err(format_err("not a synthcti embedding cache".into()));
+        }
+        let mut dim_bytes = [0u8; 4];
+        dim_bytes.copy_from_slice(&header[MAGIC.len()..]);
+        let file_dim = u32::from_le_bytes(dim_bytes) as usize;
+        if file_dim != dim {
+            return Err(format_err(format!(
+                "it holds vectors of length {file_dim}, the model gives {dim}"
+            )));
+        }
+
+        let record = 32 + 4 * dim;
+        let complete = body.len() / record;
+        if body.len() % record != 0 {
+            let keep = HEADER_LEN + complete * record;
+            tracing::warn!(
+                path = %path.display(),
+                dropped_bytes = body.len() % record,
+                "embedding cache ends in a truncated record (interrupted run); dropping it"
+            );
+            store.file.set_len(keep as u64).map_err(io_err)?;
+        }
+        store.vectors.reserve(complete * dim);
+        for rec in body.chunks_exact(record) {
+            let (hash_bytes, floats) = rec.split_at(32);
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(hash_bytes);
+            let row: Vec<f32> = floats
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            store.insert(hash, &row);
+        }
+        Ok(store)
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn contains(&self, hash: &TextHash) -> bool {
+        self.index.contains_key(hash)
+    }
+
+    fn get(&self, hash: &TextHash) -> Option<&[f32]> {
+        let k = *self.index.get(hash)?;
+        self.vectors.get(k * self.dim..(k + 1) * self.dim)
+    }
+
+    /// Adds a vector in memory (a repeated hash keeps the first vector).
+    fn insert(&mut self, hash: TextHash, row: &[f32]) {
+        if self.index.contains_key(&hash) {
+            return;
+        }
+        self.index
+            .insert(hash, self.vectors.len() / self.dim.max(1));
+        self.vectors.extend_from_slice(row);
+    }
+
+    /// Appends records to the file with one write, then adds them in memory.
+    fn append(&mut self, records: &[(TextHash, ArrayView1<f32>)]) -> Result<(), EmbedError> {
+        let mut buf = Vec::with_capacity(records.len() * (32 + 4 * self.dim));
+        for (hash, row) in records {
+            buf.extend_from_slice(hash);
+            for x in row.iter() {
+                buf.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let io_err = |source| EmbedError::Cache {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&buf).map_err(io_err)?;
+        self.file.flush().map_err(io_err)?;
+        for (hash, row) in records {
+            let row: Vec<f32> = row.iter().copied().collect();
+            self.insert(*hash, &row);
+        }
+        Ok(())
+    }
+}
+
+fn dim_u32(dim: usize) -> Result<u32, EmbedError> {
+    u32::try_from(dim).map_err(|_| EmbedError::InvalidConfig(format!("dimension {dim} too large")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic stand-in for a model (unit tests of the file format only; the
+    /// integration tests use the real model): vector from the text's hash, normalised.
+    struct HashEmbedder {
+        dim: usize,
+        calls: Vec<usize>,
+    }
+
+    impl Embedder for HashEmbedder {
+        fn model_id(&self) -> &str {
+            "test/hash model"
+        }
+        fn dim(&self) -> usize {
+            self.dim
+        }
+        fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+            self.calls.push(texts.len());
+            let mut out = Array2::zeros((texts.len(), self.dim));
+            for (i, t) in texts.iter().enumerate() {
+                let h = text_hash(t);
+                let mut row: Vec<f32> = (0..self.dim).map(|j| h[j % 32] as f32 + 1.0).collect();
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                row.iter_mut().for_each(|x| *x /= norm);
+                out.row_mut(i).assign(&ArrayView1::from(&row[..]));
+            }
+            Ok(out)
+        }
+    }
+
+    fn texts() -> Vec<&'static str> {
+        vec!["alpha", "beta", "alpha", "gamma"]
+    }
+
+    #[test]
+    fn second_open_serves_everything_from_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut first = CachedEmbedder::new(
+            HashEmbedder {
+                dim: 5,
+                calls: vec![],
+            },
+            dir.path(),
+        )
+        .expect("open");
+        assert!(first.path().ends_with("test_hash_model.bin"));
+        let a = first.embed(&texts()).expect("embed");
+        assert_eq!(first.stats(), CacheStats { hits: 1, misses: 3 });
+        assert_eq!(first.inner.calls, vec![3], "duplicates embedded once");
+        assert_eq!(a.row(0), a.row(2));
+        let size = std::fs::metadata(first.path()).expect("meta").len();
+        assert_eq!(size as usize, HEADER_LEN + 3 * (32 + 4 * 5));
+
+        let mut second = CachedEmbedder::new(
+            HashEmbedder {
+                dim: 5,
+                calls: vec![],
+            },
+            dir.path(),
+        )
+        .expect("reopen");
+        let b = second.embed(&texts()).expect("embed");
+        assert_eq!(second.stats(), CacheStats { hits: 4, misses: 0 });
+        assert!(second.inner.calls.is_empty());
+        assert_eq!(a, b, "bit-identical after the round trip");
+        assert!(second.embed(&[]).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn truncated_trailing_record_is_dropped_and_the_file_repaired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.bin");
+        let hashes = [text_hash("one"), text_hash("two")];
+        {
+            let mut store = CacheFile::open(&path, 3).expect("open");
+            let rows = [[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
+            let recs: Vec<_> = hashes
+                .iter()
+                .zip(&rows)
+                .map(|(h, r)| (*h, ArrayView1::from(&r[..])))
+                .collect();
+            store.append(&recs).expect("append");
+        }
+        let full = std::fs::metadata(&path).expect("meta").len();
+        let file = OpenOptions::new().write(true).open(&path).expect("open");
+        file.set_len(full - 5).expect("truncate");
+        drop(file);
+
+        let mut store = CacheFile::open(&path, 3).expect("tolerates truncation");
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.get(&hashes[0]), Some(&[1.0f32, 2.0, 3.0][..]));
+        assert!(!store.contains(&hashes[1]));
+        // Appending after the repair keeps the file aligned.
+        let row = [7.0f32, 8.0, 9.0];
+        store
+            .append(&[(hashes[1], ArrayView1::from(&row[..]))])
+            .expect("append");
+        drop(store);
+        let store = CacheFile::open(&path, 3).expect("reopen");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get(&hashes[1]), Some(&row[..]));
+    }
+
+    #[test]
+    fn truncated_header_starts_afresh_and_foreign_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.bin");
+        std::fs::write(&path, &MAGIC[..5]).expect("write");
+        let store = CacheFile::open(&path, 4).expect("restart");
+        assert_eq!(store.len(), 0);
+        drop(store);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len() as usize,
+            HEADER_LEN
+        );
+
+        let err = CacheFile::open(&path, 8).err().expect("dim mismatch");
+        assert!(err.to_string().contains("length 4"), "{err}");
+
+        let other = dir.path().join("other.bin");
+        std::fs::write(&other, b"not a cache file at all").expect("write");
+        let err = CacheFile::open(&other, 4).err().expect("bad magic");
+        assert!(matches!(err, EmbedError::CacheFormat { .. }));
+    }
+
+    #[test]
+    fn file_names_are_sanitised() {
+        assert_eq!(
+            sanitise("BAAI/bge-small-en-v1.5.max256"),
+            "BAAI_bge-small-en-v1.5.max256"
+        );
+        assert_eq!(sanitise("a b:c"), "a_b_c");
+    }
+}
