@@ -6,3 +6,4 @@
 
 pub mod data;
 pub mod home;
+pub mod llm;
