@@ -26,6 +26,8 @@
 //! [`LlmConfig::api_key_env`]; the key itself is never logged, stored in the config, or put
 //! into an error.
 
+#![warn(missing_docs)]
+
 mod client;
 mod error;
 mod local;
