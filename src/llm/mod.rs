@@ -1,0 +1,421 @@
+//! The `llm` stage: an OpenAI-compatible chat client with bounded concurrency, per-request
+//! timeouts and seeded exponential backoff; a tolerant parser of answers; and the manager of
+//! the local default server (`llama-server` + SmolLM2-135M-Instruct).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), synthcti::llm::LlmError> {
+//! use synthcti::llm::*;
+//! let cfg = LlmConfig::default();
+//! // No base URL configured: start the local default server (stopped on drop).
+//! let server = LocalServer::start(&LocalServerConfig::default()).await?;
+//! let client = LlmClient::new(&cfg, server.base_url())?;
+//! let req = ChatRequest::new(
+//!     vec![
+//!         ChatMessage::system("You write realistic sentences from cyber threat intelligence reports."),
+//!         ChatMessage::user("Write one threat report sentence about T1003 OS Credential Dumping."),
+//!     ],
+//!     7,
+//! );
+//! let done = client.complete(&req).await?;
+//! let parsed = parse_sentences(&done.text);
+//! println!("{:?} ({:?}); {:?}", parsed.sentences, done.finish_reason, client.stats());
+//! # Ok(()) }
+//! ```
+//!
+//! The API key is read from the environment variable *named* by
+//! [`LlmConfig::api_key_env`]; the key itself is never logged, stored in the config, or put
+//! into an error.
+
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod local;
+mod parse;
+mod stats;
+
+pub use client::LlmClient;
+pub use error::LlmError;
+pub use local::{LocalServer, LocalServerConfig};
+pub use parse::{Parsed, Reject, RejectReason, parse_sentences};
+pub use stats::LlmStatsSnapshot;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Settings of the LLM client (the `[llm]` section of the synthcti config).
+///
+/// Every field has a default, so a config may name only what it changes. Validate with
+/// [`LlmConfig::check`] (also done by [`LlmClient::new`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` or
+    /// `http://localhost:8000/v1` (vLLM). `None`: start the local default server.
+    pub base_url: Option<String>,
+    /// Model name sent in every request (llama-server ignores it).
+    pub model: String,
+    /// Name of the environment variable that holds the API key (default `OPENAI_API_KEY`).
+    /// When unset or empty, requests carry an empty key, which local servers accept.
+    pub api_key_env: String,
+    /// Sampling temperature, in `[0, 2]`.
+    pub temperature: f32,
+    /// Nucleus sampling mass, in `(0, 1]`.
+    pub top_p: f32,
+    /// Completion token budget per request (≥ 1). Answers cut by it report
+    /// `finish_reason = "length"`.
+    pub max_tokens: u32,
+    /// Base seed of the run: mixed with each request's seed for the backoff jitter.
+    pub seed: u64,
+    /// Most HTTP requests in flight at once (≥ 1); a semaphore bounds each attempt.
+    pub concurrency: usize,
+    /// Per-attempt timeout in seconds (> 0), covering connect, generation and body.
+    pub timeout_secs: f64,
+    /// Retries after the first attempt for retryable errors (5xx, 429, timeouts, transport
+    /// errors, unusable bodies); `0` disables retrying.
+    pub max_retries: u32,
+    /// First backoff delay in milliseconds; each retry doubles it.
+    pub backoff_initial_ms: u64,
+    /// Cap of the doubled delay in milliseconds (≥ `backoff_initial_ms`). The seeded jitter
+    /// then adds a uniform `[0, 100 %)` of the capped delay.
+    pub backoff_max_ms: u64,
+    /// Extra top-level body fields sent verbatim, e.g. llama.cpp's `repeat_penalty` or
+    /// `cache_prompt`. May not repeat a field the client sets itself (`model`, `messages`,
+    /// `stream`, `temperature`, `top_p`, `max_tokens`, `seed`, `response_format`).
+    pub extra_body: Map<String, Value>,
+    /// Price in USD per 1000 prompt tokens, for the cost in the report.
+    pub price_per_1k_prompt: Option<f64>,
+    /// Price in USD per 1000 completion tokens, for the cost in the report.
+    pub price_per_1k_completion: Option<f64>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: "smollm2-135m".to_string(),
+            api_key_env: "OPENAI_API_KEY".to_string(),
+            temperature: 0.5,
+            top_p: 1.0,
+            max_tokens: 80,
+            seed: 42,
+            concurrency: 4,
+            timeout_secs: 60.0,
+            max_retries: 3,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 20_000,
+            extra_body: Map::new(),
+            price_per_1k_prompt: None,
+            price_per_1k_completion: None,
+        }
+    }
+}
+
+/// Body fields the client writes itself; `extra_body` may not set them.
+const RESERVED_BODY_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "response_format",
+];
+
+impl LlmConfig {
+    /// Validate every setting; the error names the first bad field.
+    pub fn check(&self) -> Result<(), LlmError> {
+        let bad =
+            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
+        if let Some(url) = &self.base_url {
+            check_base_url(url)?;
+        }
+        if self.model.trim().is_empty() {
+            return bad("model", "must not be empty".into());
+        }
+        if !(self.temperature.is_finite() && (0.0..=2.0).contains(&self.temperature)) {
+            return bad(
+                "temperature",
+                format!("{} is not in [0, 2]", self.temperature),
+            );
+        }
+        if !(self.top_p.is_finite() && self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", format!("{} is not in (0, 1]", self.top_p));
+        }
+        if self.max_tokens == 0 {
+            return bad("max_tokens", "must be at least 1".into());
+        }
+        if !(1..=1024).contains(&self.concurrency) {
+            return bad(
+                "concurrency",
+                format!("{} is not in 1..=1024", self.concurrency),
+            );
+        }
+        if !(self.timeout_secs.is_finite()
+            && self.timeout_secs > 0.0
+            && self.timeout_secs <= 86_400.0)
+        {
+            return bad(
+                "timeout_secs",
+                format!("{} is not in (0, 86400]", self.timeout_secs),
+            );
+        }
+        if self.max_retries > 100 {
+            return bad(
+                "max_retries",
+                format!("{} is more than 100", self.max_retries),
+            );
+        }
+        if self.backoff_max_ms < self.backoff_initial_ms {
+            return bad(
+                "backoff_max_ms",
+                format!(
+                    "{} is below backoff_initial_ms ({})",
+                    self.backoff_max_ms, self.backoff_initial_ms
+                ),
+            );
+        }
+        if self.backoff_max_ms > 3_600_000 {
+            return bad(
+                "backoff_max_ms",
+                format!("{} is more than one hour", self.backoff_max_ms),
+            );
+        }
+        for (param, price) in [
+            ("price_per_1k_prompt", self.price_per_1k_prompt),
+            ("price_per_1k_completion", self.price_per_1k_completion),
+        ] {
+            if let Some(p) = price
+                && !(p.is_finite() && p >= 0.0)
+            {
+                return bad(param, format!("{p} is not a finite non-negative price"));
+            }
+        }
+        if let Some(key) = self
+            .extra_body
+            .keys()
+            .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
+        {
+            return bad(
+                "extra_body",
+                format!("`{key}` is set by the client itself; use the dedicated setting"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Check that `url` is an absolute http(s) URL with a host.
+pub(crate) fn check_base_url(url: &str) -> Result<reqwest::Url, LlmError> {
+    let bad = |reason: String| LlmError::InvalidParam {
+        param: "base_url",
+        reason,
+    };
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| bad(format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(format!("`{url}` is not an http(s) URL")));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad(format!("`{url}` has no host")));
+    }
+    Ok(parsed)
+}
+
+/// Who said a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The user's turn.
+    User,
+    /// The model's turn (few-shot examples).
+    Assistant,
+}
+
+/// One message of a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who says it.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    /// An assistant message (e.g. a few-shot example answer).
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// One chat completion to make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The prompt.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling seed sent to the endpoint (the same seed on the same server state gives the
+    /// same text on llama-server); also decorrelates this request's backoff jitter.
+    pub seed: u64,
+    /// Optional JSON Schema of the answer. It is sent as OpenAI's
+    /// `response_format: {"type": "json_schema", "json_schema": {"name": "answer",
+    /// "strict": true, "schema": <this>}}`, which llama-server turns into a grammar.
+    pub json_schema: Option<Value>,
+}
+
+impl ChatRequest {
+    /// A request without a JSON schema.
+    pub fn new(messages: Vec<ChatMessage>, seed: u64) -> Self {
+        Self {
+            messages,
+            seed,
+            json_schema: None,
+        }
+    }
+}
+
+/// A successful chat completion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// The message content of the first choice (non-empty).
+    pub text: String,
+    /// Why generation stopped: `stop`, `length` (cut by `max_tokens`), ... as reported.
+    pub finish_reason: Option<String>,
+    /// Prompt tokens from the endpoint's `usage` (0 when not reported).
+    pub prompt_tokens: u32,
+    /// Completion tokens from the endpoint's `usage` (0 when not reported).
+    pub completion_tokens: u32,
+    /// HTTP attempts this completion took (1 = no retry).
+    pub attempts: u32,
+    /// Wall time of the successful attempt, in seconds.
+    pub latency_secs: f64,
+}
+
+impl Completion {
+    /// Whether the answer was cut by the token budget (`finish_reason == "length"`).
+    pub fn truncated(&self) -> bool {
+        self.finish_reason.as_deref() == Some("length")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_round_trips() {
+        let cfg = LlmConfig::default();
+        cfg.check().unwrap();
+        let json = serde_json::to_string(&cfg).unwrap();
+        let back: LlmConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, cfg);
+        let partial: LlmConfig = serde_json::from_str(r#"{"concurrency": 2}"#).unwrap();
+        assert_eq!(partial.concurrency, 2);
+        assert_eq!(partial.model, cfg.model);
+        assert!(serde_json::from_str::<LlmConfig>(r#"{"concurency": 2}"#).is_err());
+    }
+
+    #[test]
+    fn check_rejects_bad_values() {
+        let param = |cfg: LlmConfig| match cfg.check() {
+            Err(LlmError::InvalidParam { param, .. }) => param,
+            other => panic!("expected InvalidParam, got {other:?}"),
+        };
+        let d = LlmConfig::default;
+        assert_eq!(
+            param(LlmConfig {
+                concurrency: 0,
+                ..d()
+            }),
+            "concurrency"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                temperature: 2.5,
+                ..d()
+            }),
+            "temperature"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                temperature: f32::NAN,
+                ..d()
+            }),
+            "temperature"
+        );
+        assert_eq!(param(LlmConfig { top_p: 0.0, ..d() }), "top_p");
+        assert_eq!(
+            param(LlmConfig {
+                max_tokens: 0,
+                ..d()
+            }),
+            "max_tokens"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                timeout_secs: 0.0,
+                ..d()
+            }),
+            "timeout_secs"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                model: " ".into(),
+                ..d()
+            }),
+            "model"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                backoff_initial_ms: 10,
+                backoff_max_ms: 5,
+                ..d()
+            }),
+            "backoff_max_ms"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                price_per_1k_prompt: Some(-1.0),
+                ..d()
+            }),
+            "price_per_1k_prompt"
+        );
+        assert_eq!(
+            param(LlmConfig {
+                base_url: Some("ftp://x/v1".into()),
+                ..d()
+            }),
+            "base_url"
+        );
+        let mut extra = Map::new();
+        extra.insert("seed".into(), Value::from(1));
+        assert_eq!(
+            param(LlmConfig {
+                extra_body: extra,
+                ..d()
+            }),
+            "extra_body"
+        );
+    }
+}

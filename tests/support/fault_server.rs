@@ -1,0 +1,248 @@
+//! A small OpenAI-compatible HTTP/1.1 server on 127.0.0.1:0 that answers each request as a
+//! script says: valid completions, error statuses, 429 with `Retry-After`, garbage bodies,
+//! JSON without choices, delays, or no answer at all. It counts requests, tracks how many are
+//! in flight, and records request bodies and `Authorization` headers.
+//!
+//! Hand-rolled on tokio's `TcpListener` (one request per connection, `Connection: close`),
+//! so the tests need no extra HTTP server dependency.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with a valid chat completion (usage 10 prompt + 5 completion tokens).
+    Ok { text: String, finish_reason: String },
+    /// Any status with a body and extra headers.
+    Status {
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    /// 429 with this `Retry-After` value and an OpenAI-style error body.
+    RateLimited { retry_after: String },
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// 200 with valid JSON that is not a chat completion.
+    Nonsense,
+    /// Never answers; holds the connection until the client closes it.
+    Hang,
+    /// Waits, then replies.
+    Delay(Duration, Box<Reply>),
+}
+
+impl Reply {
+    /// A valid completion that stopped normally.
+    pub fn ok(text: &str) -> Reply {
+        Reply::Ok {
+            text: text.to_string(),
+            finish_reason: "stop".to_string(),
+        }
+    }
+
+    /// A bare status with a short text body.
+    pub fn status(status: u16) -> Reply {
+        Reply::Status {
+            status,
+            body: format!(
+                "{{\"error\":{{\"message\":\"scripted {status}\",\"type\":\"server_error\"}}}}"
+            ),
+            headers: Vec::new(),
+        }
+    }
+}
+
+type Script = dyn Fn(usize, &Value) -> Reply + Send + Sync;
+
+#[derive(Default)]
+struct Shared {
+    received: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    bodies: Mutex<Vec<Value>>,
+    auth: Mutex<Vec<String>>,
+}
+
+/// The running server; stops accepting when dropped.
+pub struct FaultServer {
+    port: u16,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl FaultServer {
+    /// Start a server whose reply to request `n` (0-based, in arrival order) with JSON body
+    /// `body` is `script(n, body)`.
+    pub async fn start(script: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let shared = Arc::new(Shared::default());
+        let script: Arc<Script> = Arc::new(script);
+        let sh = Arc::clone(&shared);
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sh = Arc::clone(&sh);
+                let script = Arc::clone(&script);
+                tokio::spawn(async move {
+                    let _ = serve(stream, sh, script).await;
+                });
+            }
+        });
+        FaultServer {
+            port,
+            shared,
+            accept,
+        }
+    }
+
+    /// Replies in this order; requests past the end get `Reply::ok("Fine.")`.
+    pub async fn scripted(replies: Vec<Reply>) -> Self {
+        Self::start(move |n, _| {
+            replies
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| Reply::ok("Fine."))
+        })
+        .await
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Requests received (fully read) so far.
+    pub fn requests(&self) -> usize {
+        self.shared.received.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were in flight at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The JSON bodies received, in arrival order.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.shared.bodies.lock().unwrap().clone()
+    }
+
+    /// The `Authorization` header values received, in arrival order.
+    pub fn auth_headers(&self) -> Vec<String> {
+        self.shared.auth.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn serve(mut stream: TcpStream, sh: Arc<Shared>, script: Arc<Script>) -> std::io::Result<()> {
+    // Read the head.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut content_length = 0usize;
+    let mut auth = String::new();
+    for line in head.lines().skip(1) {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            } else if k.trim().eq_ignore_ascii_case("authorization") {
+                auth = v.trim().to_string();
+            }
+        }
+    }
+    while buf.len() < head_end + content_length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body: Value =
+        serde_json::from_slice(&buf[head_end..head_end + content_length]).unwrap_or(Value::Null);
+
+    let n = sh.received.fetch_add(1, Ordering::SeqCst);
+    sh.bodies.lock().unwrap().push(body.clone());
+    sh.auth.lock().unwrap().push(auth);
+    let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+
+    let result = reply(&mut stream, script(n, &body)).await;
+    sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+async fn reply(stream: &mut TcpStream, r: Reply) -> std::io::Result<()> {
+    let mut r = r;
+    while let Reply::Delay(d, inner) = r {
+        tokio::time::sleep(d).await;
+        r = *inner;
+    }
+    let (status, body, headers) = match r {
+        Reply::Ok { text, finish_reason } => (
+            200,
+            json!({
+                "id": "chatcmpl-fault", "object": "chat.completion", "created": 0, "model": "fault",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": finish_reason}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            })
+            .to_string(),
+            Vec::new(),
+        ),
+        Reply::Status { status, body, headers } => (status, body, headers),
+        Reply::RateLimited { retry_after } => (
+            429,
+            r#"{"error":{"message":"slow down","type":"rate_limit_error","param":null,"code":null}}"#.to_string(),
+            vec![("Retry-After".to_string(), retry_after)],
+        ),
+        Reply::Garbage => (200, "<html>\u{1}\u{2} not json at all".to_string(), Vec::new()),
+        Reply::Nonsense => (200, r#"{"hello": "world", "choices": "nope"}"#.to_string(), Vec::new()),
+        Reply::Hang => {
+            // Hold the connection until the client gives up and closes it.
+            let mut sink = [0u8; 256];
+            while stream.read(&mut sink).await.map(|n| n > 0).unwrap_or(false) {}
+            return Ok(());
+        }
+        Reply::Delay(..) => unreachable!("unwrapped above"),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    stream.write_all(out.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
