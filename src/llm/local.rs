@@ -52,7 +52,10 @@ pub struct LocalServerConfig {
     pub slots: usize,
     /// Context tokens per slot (default 2048); the server gets `slots × ctx_per_slot`.
     pub ctx_per_slot: u32,
-    /// Generation and batch threads (`-t`/`-tb`; default: the available CPUs).
+    /// Generation and batch threads (`-t`/`-tb`). Default: one less than the available
+    /// CPUs, between 1 and 4. ggml's threads spin at barriers, so using every core collapses
+    /// when anything else runs: on the 2-core box with load ~7, 64 tokens took 14-15 s with
+    /// `-t 2` and 1.0-1.3 s with `-t 1` (4 parallel requests: 7.2 s vs 2.9-3.2 s).
     pub threads: Option<usize>,
     /// Seconds to wait for `/health` to answer 200 (default 120).
     pub start_timeout_secs: f64,
@@ -233,9 +236,7 @@ impl LocalServer {
             ))
         })?;
 
-        let threads = cfg
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let threads = cfg.threads.unwrap_or_else(default_threads);
         let ctx = cfg.slots as u64 * u64::from(cfg.ctx_per_slot);
         let mut cmd = Command::new(bin);
         cmd.arg("-m")
@@ -513,6 +514,13 @@ fn terminate(child: &mut Child) -> Option<ExitStatus> {
     }
     let _ = child.kill();
     child.wait().ok()
+}
+
+/// One less than the available CPUs, between 1 and 4 (see [`LocalServerConfig::threads`]).
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, 4)
 }
 
 fn start_error(reason: String, log_tail: &str) -> LlmError {
