@@ -169,7 +169,10 @@ impl Catalog {
             .into_iter()
             .map(|r| {
                 let to = r.replaced_by.trim();
-                (r.id.trim().to_string(), (!to.is_empty()).then(|| to.to_string()))
+                (
+                    r.id.trim().to_string(),
+                    (!to.is_empty()).then(|| to.to_string()),
+                )
             })
             .collect();
         Ok(Self {
@@ -324,7 +327,10 @@ mod tests {
         let t = c.get("T1003").unwrap();
         assert_eq!(t.name, "OS Credential Dumping");
         assert!(t.tactics.contains(&"credential-access".to_string()));
-        assert_eq!(c.resolve("T1574.002"), Resolution::Remapped("T1574.001".into()));
+        assert_eq!(
+            c.resolve("T1574.002"),
+            Resolution::Remapped("T1574.001".into())
+        );
         assert_eq!(c.resolve("T1026"), Resolution::Deprecated);
         assert_eq!(c.resolve("T9999"), Resolution::Unknown);
     }
@@ -339,7 +345,10 @@ mod tests {
 
     #[test]
     fn ids_are_normalised() {
-        assert_eq!(normalize_technique_id(" t1003.001 "), Some("T1003.001".into()));
+        assert_eq!(
+            normalize_technique_id(" t1003.001 "),
+            Some("T1003.001".into())
+        );
         assert_eq!(normalize_technique_id("T1003"), Some("T1003".into()));
         assert_eq!(normalize_technique_id("T100"), None);
         assert_eq!(normalize_technique_id("T1003.01"), None);

@@ -284,7 +284,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             let mut cfg = a.input.config()?;
             a.embed.apply(&mut cfg);
             let mut embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
-            let prep = prepare(&a.input.input, &cfg, &a.techniques, &catalog, embedder.as_mut())?;
+            let prep = prepare(
+                &a.input.input,
+                &cfg,
+                &a.techniques,
+                &catalog,
+                embedder.as_mut(),
+            )?;
             if a.json {
                 let out: Vec<_> = prep
                     .clusters
@@ -322,12 +328,25 @@ pub async fn run(cli: Cli) -> Result<()> {
                             .unwrap_or_default()
                     )?;
                     for c in &tc.clusters {
-                        writeln!(stdout, "  cluster {} ({} sentences)", c.index, c.members.len())?;
+                        writeln!(
+                            stdout,
+                            "  cluster {} ({} sentences)",
+                            c.index,
+                            c.members.len()
+                        )?;
                         for (&id, cos) in c.central.iter().zip(&c.member_cosines) {
-                            writeln!(stdout, "    central {cos:.2}  {}", one_line(&prep.dataset.samples[id].text))?;
+                            writeln!(
+                                stdout,
+                                "    central {cos:.2}  {}",
+                                one_line(&prep.dataset.samples[id].text)
+                            )?;
                         }
                         for &id in &c.diverse {
-                            writeln!(stdout, "    diverse       {}", one_line(&prep.dataset.samples[id].text))?;
+                            writeln!(
+                                stdout,
+                                "    diverse       {}",
+                                one_line(&prep.dataset.samples[id].text)
+                            )?;
                         }
                     }
                 }

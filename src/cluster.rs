@@ -135,7 +135,9 @@ pub fn silhouette(x: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
         return 0.0;
     }
     let dist = x.dot(&x.t()).mapv(|c| 1.0 - c);
-    let sizes: Vec<usize> = (0..k).map(|c| labels.iter().filter(|&&l| l == c).count()).collect();
+    let sizes: Vec<usize> = (0..k)
+        .map(|c| labels.iter().filter(|&&l| l == c).count())
+        .collect();
     let mut total = 0.0;
     for i in 0..n {
         let mut sum = vec![0.0f32; k];
@@ -160,7 +162,12 @@ pub fn silhouette(x: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
     total / n as f32
 }
 
-fn kmeans(x: &Array2<f32>, k: usize, seed: u64, technique: &str) -> Result<Vec<usize>, ClusterError> {
+fn kmeans(
+    x: &Array2<f32>,
+    k: usize,
+    seed: u64,
+    technique: &str,
+) -> Result<Vec<usize>, ClusterError> {
     let data = DatasetBase::from(x.clone());
     let rng = Xoshiro256Plus::seed_from_u64(seed);
     let model = KMeans::params_with_rng(k, rng)
@@ -212,7 +219,12 @@ pub fn cluster_technique(
             (!rows.is_empty()).then(|| build_cluster(&x, ids, &rows, params))
         })
         .collect();
-    clusters.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.members.cmp(&b.members)));
+    clusters.sort_by(|a, b| {
+        b.members
+            .len()
+            .cmp(&a.members.len())
+            .then(a.members.cmp(&b.members))
+    });
     for (i, c) in clusters.iter_mut().enumerate() {
         c.index = i;
     }
@@ -225,7 +237,12 @@ pub fn cluster_technique(
     })
 }
 
-fn build_cluster(x: &Array2<f32>, ids: &[usize], rows: &[usize], params: &ClusterParams) -> Cluster {
+fn build_cluster(
+    x: &Array2<f32>,
+    ids: &[usize],
+    rows: &[usize],
+    params: &ClusterParams,
+) -> Cluster {
     let sub = x.select(Axis(0), rows);
     let centroid = normalized_mean(sub.view());
     let cos = sub.dot(&centroid);
@@ -253,7 +270,9 @@ fn build_cluster(x: &Array2<f32>, ids: &[usize], rows: &[usize], params: &Cluste
             .iter()
             .enumerate()
             .map(|(p, &i)| (p, score(i)))
-            .fold((0, f32::NEG_INFINITY), |best, cur| if cur.1 > best.1 { cur } else { best });
+            .fold((0, f32::NEG_INFINITY), |best, cur| {
+                if cur.1 > best.1 { cur } else { best }
+            });
         let i = candidates.remove(pos);
         chosen.push(i);
         diverse.push(i);
@@ -315,7 +334,8 @@ mod tests {
     #[test]
     fn small_class_is_one_cluster() {
         let x = array![[1.0f32, 0.0], [0.0, 1.0], [0.6, 0.8]];
-        let c = cluster_technique("T1", &[7, 8, 9], x.view(), &ClusterParams::default(), 7).unwrap();
+        let c =
+            cluster_technique("T1", &[7, 8, 9], x.view(), &ClusterParams::default(), 7).unwrap();
         assert_eq!(c.clusters.len(), 1);
         assert_eq!(c.clusters[0].members.len(), 3);
         assert_eq!(c.silhouette, None);

@@ -87,7 +87,8 @@ impl FromStr for Target {
     type Err = String;
     /// Parses `to-median`, `to-max`, `ratio:R` or `absolute:N`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("invalid target {s:?}: expected to-median, to-max, ratio:R or absolute:N");
+        let bad =
+            || format!("invalid target {s:?}: expected to-median, to-max, ratio:R or absolute:N");
         match s.split_once(':') {
             None if s == "to-median" => Ok(Self::ToMedian),
             None if s == "to-max" => Ok(Self::ToMax),
@@ -247,7 +248,10 @@ impl Config {
             ));
         }
         if !(0.0..=1.0).contains(&f.near_duplicate) {
-            return bad(format!("filter.near_duplicate must be in [0, 1], got {}", f.near_duplicate));
+            return bad(format!(
+                "filter.near_duplicate must be in [0, 1], got {}",
+                f.near_duplicate
+            ));
         }
         Ok(self)
     }
@@ -283,7 +287,8 @@ mod tests {
     fn unknown_keys_are_errors() {
         let e = toml::from_str::<Config>("[generate]\nsorce = \"llm\"\n").unwrap_err();
         assert!(e.to_string().contains("sorce"), "{e}");
-        let c: Config = toml::from_str("policy = \"below:30\"\n[generate]\ntarget = \"ratio:2\"\n").unwrap();
+        let c: Config =
+            toml::from_str("policy = \"below:30\"\n[generate]\ntarget = \"ratio:2\"\n").unwrap();
         assert_eq!(c.policy, UnderPolicy::Below(30));
         assert_eq!(c.generate.target, Target::Ratio(2.0));
     }

@@ -410,7 +410,10 @@ pub fn read_dataset(
         lines.push(r.line);
     }
     for (from, (to, n)) in &labels.remapped {
-        tracing::warn!("{}: {n} rows labelled {from} (revoked) remapped to {to}", path.display());
+        tracing::warn!(
+            "{}: {n} rows labelled {from} (revoked) remapped to {to}",
+            path.display()
+        );
     }
     for (id, n) in &labels.unknown {
         tracing::warn!("{}: {n} rows with unknown label {id}", path.display());
@@ -495,8 +498,13 @@ fn sample_from_json(
         )
     })?;
     let required = |name: &str| {
-        json_field(obj, name, path, line)?
-            .ok_or_else(|| invalid(path, Location::Line(line), format!("missing field {name:?}")))
+        json_field(obj, name, path, line)?.ok_or_else(|| {
+            invalid(
+                path,
+                Location::Line(line),
+                format!("missing field {name:?}"),
+            )
+        })
     };
     Ok(RawSample {
         text: nonempty_text(path, line, &required(&cols.text)?)?,
@@ -791,13 +799,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("t.json: line 3: empty text"), "{e}");
-        let e = read("t.json", "[\n {\"text\": \"a\", \"label\": \"T1003\"},\n {\"text\": oops}\n]")
+        let e = read(
+            "t.json",
+            "[\n {\"text\": \"a\", \"label\": \"T1003\"},\n {\"text\": oops}\n]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 3") && e.contains("invalid JSON"), "{e}");
+        let e = read("t.json", "[{\"text\": \"a\"}]")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("invalid JSON"), "{e}");
-        let e = read("t.json", "[{\"text\": \"a\"}]").unwrap_err().to_string();
         assert!(e.contains("missing field \"label\""), "{e}");
-        let e = read("t.json", "[{\"text\": \"a\", \"label\": \"T1003\"}").unwrap_err().to_string();
+        let e = read("t.json", "[{\"text\": \"a\", \"label\": \"T1003\"}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1"), "{e}");
     }
 
@@ -814,20 +829,36 @@ mod tests {
             cti_level: CtiLevel::Subtechnique,
             ..Default::default()
         };
-        assert_eq!(read_dataset(&p, &opts, &cat).unwrap().samples[0].label, "T1557.002");
+        assert_eq!(
+            read_dataset(&p, &opts, &cat).unwrap().samples[0].label,
+            "T1557.002"
+        );
     }
 
     #[test]
     fn csv_errors_name_line_and_problem() {
-        let e = read("g.csv", "text,label\nok,T1003\n,T1003\n").unwrap_err().to_string();
+        let e = read("g.csv", "text,label\nok,T1003\n,T1003\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("g.csv: line 3: empty text"), "{e}");
-        let e = read("g.csv", "sentence,label\nok,T1003\n").unwrap_err().to_string();
+        let e = read("g.csv", "sentence,label\nok,T1003\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing column \"text\""), "{e}");
-        let e = read("g.csv", "text,label\nok,T1003,extra\n").unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("expected 2 fields"), "{e}");
-        let e = read("g.csv", "text,label\nok,T9999\n").unwrap_err().to_string();
+        let e = read("g.csv", "text,label\nok,T1003,extra\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("expected 2 fields"),
+            "{e}"
+        );
+        let e = read("g.csv", "text,label\nok,T9999\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("T9999"), "{e}");
-        let e = read("g.csv", "text,label\nok,credential dumping\n").unwrap_err().to_string();
+        let e = read("g.csv", "text,label\nok,credential dumping\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not an ATT&CK technique id"), "{e}");
         let (_d, p) = write("u.csv", b"text,label\nok \xff\xfe,T1003\n");
         let e = read_dataset(&p, &ReadOptions::default(), &Catalog::bundled())
@@ -845,9 +876,12 @@ mod tests {
         .unwrap();
         assert_eq!(ds.samples.len(), 2);
         assert_eq!(ds.lines, vec![1, 3]);
-        let e = read("d.jsonl", "{\"text\":\"a\",\"label\":\"T1003\"}\nnot json\n")
-            .unwrap_err()
-            .to_string();
+        let e = read(
+            "d.jsonl",
+            "{\"text\":\"a\",\"label\":\"T1003\"}\nnot json\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 2") && e.contains("invalid JSON"), "{e}");
         let (_d, p) = write("u.jsonl", b"{\"text\":\"\xff\",\"label\":\"T1003\"}\n");
         let e = read_dataset(&p, &ReadOptions::default(), &Catalog::bundled())

@@ -120,7 +120,9 @@ pub fn normalize_sentence(raw: &str) -> String {
         s = t.to_string();
         for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\''), ('`', '`')] {
             if s.len() >= 2 && s.starts_with(open) && s.ends_with(close) {
-                s = s[open.len_utf8()..s.len() - close.len_utf8()].trim().to_string();
+                s = s[open.len_utf8()..s.len() - close.len_utf8()]
+                    .trim()
+                    .to_string();
             }
         }
         if s.len() == before {
@@ -230,11 +232,18 @@ impl FilterIndex {
             .enumerate()
             .filter(|&(i, _)| Some(i) != own)
             .map(|(i, &c)| (c, self.centroid_ids[i].as_str()))
-            .fold((f32::NEG_INFINITY, ""), |a, b| if b.0 > a.0 { b } else { a });
+            .fold(
+                (f32::NEG_INFINITY, ""),
+                |a, b| if b.0 > a.0 { b } else { a },
+            );
         let scores = Scores {
             centroid_cosine: own_cos,
             nearest_duplicate_cosine: near_orig.max(near_avoid).max(near_acc).max(-1.0),
-            margin: if other_cos.is_finite() { own_cos - other_cos } else { 1.0 },
+            margin: if other_cos.is_finite() {
+                own_cos - other_cos
+            } else {
+                1.0
+            },
             nearest_other_technique: other_id.to_string(),
         };
         let p = &self.params;
@@ -307,12 +316,18 @@ mod tests {
     #[test]
     fn cheap_checks() {
         let f = index();
-        assert_eq!(f.pre_check("too short", "T1003"), Err(RejectReason::TooShort));
+        assert_eq!(
+            f.pre_check("too short", "T1003"),
+            Err(RejectReason::TooShort)
+        );
         assert_eq!(
             f.pre_check("the actor used T1059 to run scripts", "T1003"),
             Err(RejectReason::NamesOtherTechnique)
         );
-        assert!(f.pre_check("the actor used T1003.001 on hosts", "T1003").is_ok());
+        assert!(
+            f.pre_check("the actor used T1003.001 on hosts", "T1003")
+                .is_ok()
+        );
         assert_eq!(
             f.pre_check("the actor dumped lsass  memory.", "T1003"),
             Err(RejectReason::ExactDuplicateOriginal)
@@ -337,7 +352,10 @@ mod tests {
         f.accept("new one", good.clone());
         let (v, _) = f.check_embedded(good.view(), "T1003");
         assert_eq!(v, Err(RejectReason::NearDuplicateAccepted));
-        assert_eq!(f.pre_check("New  one", "T1003"), Err(RejectReason::TooShort));
+        assert_eq!(
+            f.pre_check("New  one", "T1003"),
+            Err(RejectReason::TooShort)
+        );
         let (v, _) = f.check_embedded(unit([0.1, 1.0, 0.7]).view(), "T1003");
         assert_eq!(v, Err(RejectReason::CloserToOtherTechnique));
         let (v, _) = f.check_embedded(unit([-1.0, -1.0, 0.2]).view(), "T1003");

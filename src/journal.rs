@@ -109,7 +109,11 @@ impl Journal {
                         accepted.insert(key);
                     }
                     Err(e) if !line.is_empty() => {
-                        tracing::warn!("{}: line {} ignored (torn write?): {e}", path.display(), i + 1)
+                        tracing::warn!(
+                            "{}: line {} ignored (torn write?): {e}",
+                            path.display(),
+                            i + 1
+                        )
                     }
                     Err(_) => {}
                 }
@@ -168,7 +172,11 @@ impl Journal {
     }
 
     /// Records a finished request (skipped when it is already recorded).
-    pub fn record_request(&mut self, key: &str, outcome: &RequestOutcome) -> Result<(), JournalError> {
+    pub fn record_request(
+        &mut self,
+        key: &str,
+        outcome: &RequestOutcome,
+    ) -> Result<(), JournalError> {
         if self.requests.contains_key(key) {
             return Ok(());
         }
@@ -180,7 +188,12 @@ impl Journal {
     }
 
     /// Records an accepted row (skipped when it is already recorded).
-    pub fn record_accepted(&mut self, key: &str, label: &str, text: &str) -> Result<(), JournalError> {
+    pub fn record_accepted(
+        &mut self,
+        key: &str,
+        label: &str,
+        text: &str,
+    ) -> Result<(), JournalError> {
         if !self.accepted.insert(key.to_string()) {
             return Ok(());
         }
@@ -217,9 +230,13 @@ mod tests {
         }
         // simulate kill -9 in the middle of a line
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(b"{\"event\":\"request\",\"key\":\"k2\",\"sta").unwrap();
+        f.write_all(b"{\"event\":\"request\",\"key\":\"k2\",\"sta")
+            .unwrap();
         drop(f);
-        assert!(matches!(Journal::open(&p, false, false), Err(JournalError::Exists { .. })));
+        assert!(matches!(
+            Journal::open(&p, false, false),
+            Err(JournalError::Exists { .. })
+        ));
         let mut j = Journal::open(&p, true, false).unwrap();
         assert_eq!(j.lookup("k1"), Some(answered("one")));
         assert_eq!(j.lookup("k2"), None);

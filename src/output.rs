@@ -100,8 +100,10 @@ pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
     }
     for r in new_rows {
         let s = &r.sample;
-        line(json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group,
-                    "provenance": r.provenance}));
+        line(
+            json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group,
+                    "provenance": r.provenance}),
+        );
     }
     out
 }
@@ -205,19 +207,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cat = Catalog::bundled();
         for (name, content) in [
-            ("a.json", "[{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"doc_title\":\"r1\"}]"),
-            ("b.csv", ",label_tec,label_subtec,tec_name,sentence\n1,T1003,T1003.001,LSASS Memory,Dumps it.\n"),
+            (
+                "a.json",
+                "[{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"doc_title\":\"r1\"}]",
+            ),
+            (
+                "b.csv",
+                ",label_tec,label_subtec,tec_name,sentence\n1,T1003,T1003.001,LSASS Memory,Dumps it.\n",
+            ),
             ("c.csv", "id,text,label\n1,\"Dumps, LSASS.\",T1003\n"),
-            ("d.jsonl", "{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"extra\":1}\n"),
+            (
+                "d.jsonl",
+                "{\"text\":\"Dumps LSASS.\",\"label\":\"T1003\",\"extra\":1}\n",
+            ),
         ] {
             let p = dir.path().join(name);
             std::fs::write(&p, content).unwrap();
             let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
             let out = dir.path().join(format!("out-{name}"));
-            write_atomic(&out, &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], &cat))
-                .unwrap();
-            let back = read_dataset(&out, &ReadOptions { format: Some(ds.format), ..Default::default() }, &cat)
-                .unwrap();
+            write_atomic(
+                &out,
+                &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], &cat),
+            )
+            .unwrap();
+            let back = read_dataset(
+                &out,
+                &ReadOptions {
+                    format: Some(ds.format),
+                    ..Default::default()
+                },
+                &cat,
+            )
+            .unwrap();
             assert_eq!(back.samples.len(), 2, "{name}");
             assert_eq!(back.samples[0].text, ds.samples[0].text, "{name}");
             assert_eq!(back.samples[1].text, "A new, quoted \"one\".", "{name}");
@@ -235,10 +256,16 @@ mod tests {
             origin: Origin::Original,
         }];
         let b = String::from_utf8(jsonl_bytes(&orig, &[new_row("y", "T1003")])).unwrap();
-        let lines: Vec<Value> = b.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = b
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["origin"], "original");
         assert!(lines[0].get("provenance").is_none());
         assert_eq!(lines[1]["origin"], "synthetic");
-        assert_eq!(lines[1]["provenance"]["scores"]["nearest_other_technique"], "T1059");
+        assert_eq!(
+            lines[1]["provenance"]["scores"]["nearest_other_technique"],
+            "T1059"
+        );
     }
 }

@@ -16,14 +16,20 @@ use ndarray::{Array1, Array2, Axis};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, Procedures};
-use crate::cluster::{Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
+use crate::cluster::{
+    Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean,
+};
 use crate::config::{Config, ConfigError, Target};
 use crate::data::{DataError, Dataset, Origin, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, Embedder};
 use crate::filter::{FilterIndex, RejectReason};
 use crate::journal::{Journal, JournalError, RequestOutcome};
-use crate::llm::{ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, LocalServerConfig, parse_sentences};
-use crate::output::{LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic};
+use crate::llm::{
+    ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, LocalServerConfig, parse_sentences,
+};
+use crate::output::{
+    LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic,
+};
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{LlmUsage, RunReport, TechniqueReport};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, median};
@@ -126,7 +132,11 @@ pub fn prepare(
     stage_seconds.insert("read".into(), t.elapsed().as_secs_f64());
 
     let selected: Vec<String> = if only.is_empty() {
-        stats.under_represented().into_iter().map(String::from).collect()
+        stats
+            .under_represented()
+            .into_iter()
+            .map(String::from)
+            .collect()
     } else {
         let counts = label_counts(&dataset.samples);
         for id in only {
@@ -134,7 +144,12 @@ pub fn prepare(
                 return Err(PipelineError::NoSuchTechnique {
                     path: input.to_path_buf(),
                     technique: id.clone(),
-                    known: counts.keys().take(8).cloned().collect::<Vec<_>>().join(", "),
+                    known: counts
+                        .keys()
+                        .take(8)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -153,7 +168,12 @@ pub fn prepare(
     }
     let centroids = rows_of
         .iter()
-        .map(|(id, rows)| (id.to_string(), normalized_mean(embeddings.select(Axis(0), rows).view())))
+        .map(|(id, rows)| {
+            (
+                id.to_string(),
+                normalized_mean(embeddings.select(Axis(0), rows).view()),
+            )
+        })
         .collect();
     let clusters = selected
         .iter()
@@ -175,7 +195,11 @@ pub fn prepare(
 }
 
 /// Rows to add per technique under a target.
-pub fn rows_to_add(counts: &BTreeMap<String, usize>, selected: &[String], target: Target) -> BTreeMap<String, usize> {
+pub fn rows_to_add(
+    counts: &BTreeMap<String, usize>,
+    selected: &[String],
+    target: Target,
+) -> BTreeMap<String, usize> {
     let values: Vec<usize> = counts.values().copied().collect();
     let max = values.iter().copied().max().unwrap_or(0);
     let med = median(&values).ceil() as usize;
@@ -200,10 +224,17 @@ pub fn split_by_size(total: usize, sizes: &[usize]) -> Vec<usize> {
     if sum == 0 {
         return vec![0; sizes.len()];
     }
-    let exact: Vec<f64> = sizes.iter().map(|&s| total as f64 * s as f64 / sum as f64).collect();
+    let exact: Vec<f64> = sizes
+        .iter()
+        .map(|&s| total as f64 * s as f64 / sum as f64)
+        .collect();
     let mut out: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
     let mut order: Vec<usize> = (0..sizes.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
     let short = total - out.iter().sum::<usize>();
     for &i in order.iter().take(short) {
         out[i] += 1;
@@ -287,7 +318,9 @@ pub async fn augment(
     let started = Instant::now();
     let catalog = Catalog::bundled();
     let gen_cfg = &cfg.generate;
-    let prep = tokio::task::block_in_place(|| prepare(input, cfg, &gen_cfg.techniques, &catalog, embedder))?;
+    let prep = tokio::task::block_in_place(|| {
+        prepare(input, cfg, &gen_cfg.techniques, &catalog, embedder)
+    })?;
     let mut stage_seconds = prep.stage_seconds.clone();
     let ds = &prep.dataset;
     let counts = label_counts(&ds.samples);
@@ -353,7 +386,11 @@ pub async fn augment(
     let t = Instant::now();
     let procedures = Procedures::bundled();
     for (ti, tc) in prep.clusters.iter().enumerate() {
-        let texts: Vec<&str> = procedures.of(&tc.technique).iter().map(String::as_str).collect();
+        let texts: Vec<&str> = procedures
+            .of(&tc.technique)
+            .iter()
+            .map(String::as_str)
+            .collect();
         if texts.is_empty() {
             continue;
         }
@@ -427,8 +464,22 @@ pub async fn augment(
     };
 
     if gen_cfg.source.uses_llm() && jobs.iter().any(|j| j.need() > 0) {
-        generate(cfg, opts, &catalog, &prep, &mut jobs, &mut reports, &mut filter, embedder, &mut report).await?;
-        stage_seconds.insert("generate".into(), report.stage_seconds.remove("generate").unwrap_or(0.0));
+        generate(
+            cfg,
+            opts,
+            &catalog,
+            &prep,
+            &mut jobs,
+            &mut reports,
+            &mut filter,
+            embedder,
+            &mut report,
+        )
+        .await?;
+        stage_seconds.insert(
+            "generate".into(),
+            report.stage_seconds.remove("generate").unwrap_or(0.0),
+        );
     }
 
     // Collect rows: technique order (rarest first), cluster order, acceptance order.
@@ -464,7 +515,10 @@ pub async fn augment(
             native
         };
         write_atomic(&native, &native_bytes(ds, &new_rows, &catalog))?;
-        write_atomic(&dir.join("augmented.jsonl"), &jsonl_bytes(&ds.samples, &new_rows))?;
+        write_atomic(
+            &dir.join("augmented.jsonl"),
+            &jsonl_bytes(&ds.samples, &new_rows),
+        )?;
         stage_seconds.insert("write".into(), t.elapsed().as_secs_f64());
     }
     report.stage_seconds = stage_seconds;
@@ -498,17 +552,24 @@ async fn generate(
     // so that answers do not depend on what the server served before.
     let mut llm_cfg = cfg.llm.clone();
     if local {
-        llm_cfg.extra_body.entry("repeat_penalty").or_insert(1.1.into());
-        llm_cfg.extra_body.entry("cache_prompt").or_insert(false.into());
+        llm_cfg
+            .extra_body
+            .entry("repeat_penalty")
+            .or_insert(1.1.into());
+        llm_cfg
+            .extra_body
+            .entry("cache_prompt")
+            .or_insert(false.into());
     }
     let llm_cfg = &llm_cfg;
-    let template = PromptTemplate::load(
-        gen_cfg
-            .template
-            .as_deref()
-            .unwrap_or(if local { "local-one" } else { "remote-json" }),
-    )?;
-    let per_request = gen_cfg.sentences_per_request.unwrap_or(if local { 1 } else { 5 });
+    let template = PromptTemplate::load(gen_cfg.template.as_deref().unwrap_or(if local {
+        "local-one"
+    } else {
+        "remote-json"
+    }))?;
+    let per_request = gen_cfg
+        .sentences_per_request
+        .unwrap_or(if local { 1 } else { 5 });
     report.template = Some((template.name().to_string(), template.hash().to_string()));
     for job in jobs.iter_mut() {
         let need = job.need();
@@ -543,10 +604,17 @@ async fn generate(
             }
             let k = ((need as f64 * gen_cfg.overask) / per_request as f64).ceil() as usize;
             let k = k.clamp(1, job.budget - job.sent);
-            let pool: Vec<usize> = job.cluster.central.iter().chain(&job.cluster.diverse).copied().collect();
+            let pool: Vec<usize> = job
+                .cluster
+                .central
+                .iter()
+                .chain(&job.cluster.diverse)
+                .copied()
+                .collect();
             for slot in job.sent..job.sent + k {
                 let e = gen_cfg.examples_per_prompt.min(pool.len());
-                let example_ids: Vec<usize> = (0..e).map(|i| pool[(slot * e + i) % pool.len()]).collect();
+                let example_ids: Vec<usize> =
+                    (0..e).map(|i| pool[(slot * e + i) % pool.len()]).collect();
                 let text = |id: &usize| samples[*id].text.clone();
                 let ctx = PromptContext {
                     technique: technique_ctx[job.tech].clone(),
@@ -564,7 +632,12 @@ async fn generate(
                     n: per_request,
                 };
                 let messages = template.render(&ctx)?;
-                let seed = request_seed(cfg.seed, &technique_ctx[job.tech].id, job.cluster.index, slot);
+                let seed = request_seed(
+                    cfg.seed,
+                    &technique_ctx[job.tech].id,
+                    job.cluster.index,
+                    slot,
+                );
                 let request = ChatRequest {
                     messages,
                     seed,
@@ -653,7 +726,9 @@ async fn generate(
                         completion_tokens: c.completion_tokens,
                         attempts: c.attempts,
                     },
-                    Err(e) => RequestOutcome::Failed { error: e.to_string() },
+                    Err(e) => RequestOutcome::Failed {
+                        error: e.to_string(),
+                    },
                 };
                 if let Ok(mut j) = journal.lock() {
                     j.record_request(&p.key, &outcome)?;
@@ -680,7 +755,9 @@ async fn generate(
             let parsed = parse_sentences(text);
             for _ in &parsed.rejects {
                 r.candidates += 1;
-                *r.rejected.entry(RejectReason::Unparseable.as_str().into()).or_default() += 1;
+                *r.rejected
+                    .entry(RejectReason::Unparseable.as_str().into())
+                    .or_default() += 1;
             }
             for s in parsed.sentences {
                 r.candidates += 1;
@@ -802,8 +879,10 @@ mod tests {
 
     #[test]
     fn targets() {
-        let counts: BTreeMap<String, usize> =
-            [("a", 4), ("b", 10), ("c", 30), ("d", 100)].into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let counts: BTreeMap<String, usize> = [("a", 4), ("b", 10), ("c", 30), ("d", 100)]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect();
         let sel = vec!["a".to_string(), "b".to_string()];
         assert_eq!(rows_to_add(&counts, &sel, Target::ToMedian)["a"], 16);
         assert_eq!(rows_to_add(&counts, &sel, Target::ToMax)["b"], 90);

@@ -23,7 +23,9 @@ pub const BUNDLED: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     /// Neither a bundled name nor a readable file.
-    #[error("prompt template {name:?}: not a bundled template ({bundled}) and not a readable file: {source}")]
+    #[error(
+        "prompt template {name:?}: not a bundled template ({bundled}) and not a readable file: {source}"
+    )]
     NotFound {
         /// What was asked for.
         name: String,
@@ -94,8 +96,7 @@ fn first_sentence(s: String) -> String {
     let end = s
         .char_indices()
         .find(|&(i, c)| {
-            c == '.' && s[i + 1..].starts_with(|n: char| n.is_whitespace())
-                || c == '\n'
+            c == '.' && s[i + 1..].starts_with(|n: char| n.is_whitespace()) || c == '\n'
         })
         .map_or(s.len(), |(i, c)| if c == '.' { i + 1 } else { i });
     s[..end].trim().to_string()
@@ -216,15 +217,19 @@ mod tests {
                 id: "T1003".into(),
                 name: "OS Credential Dumping".into(),
                 tactics: vec!["credential-access".into()],
-                description: "Adversaries may attempt to dump credentials. Credentials can be used \
+                description:
+                    "Adversaries may attempt to dump credentials. Credentials can be used \
                               for lateral movement."
-                    .into(),
+                        .into(),
             },
             central: vec!["It dumped LSASS memory.".into()],
             diverse: vec!["Mimikatz harvested hashes.".into()],
             procedures: vec!["APT28 used Mimikatz.".into()],
             accepted: vec![],
-            examples: vec!["It dumped LSASS memory.".into(), "APT28 used Mimikatz.".into()],
+            examples: vec![
+                "It dumped LSASS memory.".into(),
+                "APT28 used Mimikatz.".into(),
+            ],
             n: 5,
         }
     }
@@ -236,14 +241,20 @@ mod tests {
         let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
         use Role::*;
         assert_eq!(roles, vec![System, User, Assistant, User, Assistant, User]);
-        assert!(m[0].content.ends_with("Adversaries may attempt to dump credentials."));
+        assert!(
+            m[0].content
+                .ends_with("Adversaries may attempt to dump credentials.")
+        );
         assert_eq!(m[2].content, "It dumped LSASS memory.");
         assert_eq!(t.hash().len(), 16);
     }
 
     #[test]
     fn remote_template_lists_context() {
-        let m = PromptTemplate::load("remote-json").unwrap().render(&ctx()).unwrap();
+        let m = PromptTemplate::load("remote-json")
+            .unwrap()
+            .render(&ctx())
+            .unwrap();
         assert_eq!(m.len(), 2);
         let u = &m[1].content;
         assert!(u.contains("T1003") && u.contains("- It dumped LSASS memory."));
@@ -253,18 +264,29 @@ mod tests {
 
     #[test]
     fn errors_are_named() {
-        let e = PromptTemplate::load("no-such-template").unwrap_err().to_string();
-        assert!(e.contains("local-one") && e.contains("no-such-template"), "{e}");
+        let e = PromptTemplate::load("no-such-template")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("local-one") && e.contains("no-such-template"),
+            "{e}"
+        );
         let t = PromptTemplate::from_source("t", "### user\n{{ nope }}").unwrap();
         assert!(t.render(&ctx()).is_err());
         let t = PromptTemplate::from_source("t", "### system\nonly system").unwrap();
-        assert!(matches!(t.render(&ctx()), Err(PromptError::NoUserMessage { .. })));
+        assert!(matches!(
+            t.render(&ctx()),
+            Err(PromptError::NoUserMessage { .. })
+        ));
     }
 
     #[test]
     fn filters_work() {
         assert_eq!(first_sentence("A b. C d.".into()), "A b.");
-        assert_eq!(first_sentence("Version 1.2 is out. Next".into()), "Version 1.2 is out.");
+        assert_eq!(
+            first_sentence("Version 1.2 is out. Next".into()),
+            "Version 1.2 is out."
+        );
         assert_eq!(truncate_words("a b c".into(), 2), "a b …");
     }
 }

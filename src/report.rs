@@ -117,7 +117,11 @@ impl RunReport {
             self.input,
             self.output_dir,
             self.version,
-            if self.dry_run { " (dry run: nothing generated)" } else { "" }
+            if self.dry_run {
+                " (dry run: nothing generated)"
+            } else {
+                ""
+            }
         );
         if let Some((name, hash)) = &self.template {
             let _ = writeln!(o, "- template: `{name}` (sha256 {hash})");
@@ -164,7 +168,10 @@ impl RunReport {
         }
         let _ = writeln!(o, "\n## Rejections\n");
         let total = self.candidates.max(1) as f64;
-        let _ = writeln!(o, "| reason | count | share of candidates |\n|---|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| reason | count | share of candidates |\n|---|---:|---:|"
+        );
         for (r, n) in &self.rejected {
             let _ = writeln!(o, "| {r} | {n} | {:.1}% |", 100.0 * *n as f64 / total);
         }
@@ -189,7 +196,10 @@ impl RunReport {
                 let _ = writeln!(o, "- cost: {c:.4}");
             }
         }
-        let _ = writeln!(o, "\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|");
+        let _ = writeln!(
+            o,
+            "\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|"
+        );
         for (s, t) in &self.stage_seconds {
             let _ = writeln!(o, "| {s} | {t:.2} |");
         }

@@ -146,7 +146,11 @@ pub fn under_represented(
         .iter()
         .filter(|&(_, &c)| {
             let c = c as f64;
-            if inclusive { c <= threshold } else { c < threshold }
+            if inclusive {
+                c <= threshold
+            } else {
+                c < threshold
+            }
         })
         .map(|(id, _)| id.clone())
         .collect();
@@ -190,13 +194,21 @@ pub fn render_table(st: &DatasetStats) -> String {
         "{}: {} rows, {} techniques, median {:.1} rows per technique",
         st.input, st.rows, st.techniques, st.median_count
     );
-    let under = st.per_technique.iter().filter(|t| t.under_represented).count();
+    let under = st
+        .per_technique
+        .iter()
+        .filter(|t| t.under_represented)
+        .count();
     let _ = writeln!(
         out,
         "under-represented (policy {}, threshold {:.1}): {under} techniques\n",
         st.policy, st.threshold
     );
-    let _ = writeln!(out, "{:<10} {:>6} {:>7}  {:<5} name", "technique", "count", "share", "under");
+    let _ = writeln!(
+        out,
+        "{:<10} {:>6} {:>7}  {:<5} name",
+        "technique", "count", "share", "under"
+    );
     for t in &st.per_technique {
         let name: String = t.name.chars().take(60).collect();
         let _ = writeln!(
@@ -223,7 +235,11 @@ pub fn render_table(st: &DatasetStats) -> String {
         let _ = writeln!(out, "unknown label: {id}, {n} rows");
     }
     if st.labels.dropped_rows > 0 {
-        let _ = writeln!(out, "dropped rows with unknown labels: {}", st.labels.dropped_rows);
+        let _ = writeln!(
+            out,
+            "dropped rows with unknown labels: {}",
+            st.labels.dropped_rows
+        );
     }
     out
 }
@@ -246,16 +262,34 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        assert_eq!(under_represented(&counts, UnderPolicy::BelowMedian).0, vec!["a", "b"]);
-        assert_eq!(under_represented(&counts, UnderPolicy::Below(10)).0, vec!["a", "b"]);
-        assert_eq!(under_represented(&counts, UnderPolicy::Quantile(0.25)).0, vec!["a"]);
+        assert_eq!(
+            under_represented(&counts, UnderPolicy::BelowMedian).0,
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            under_represented(&counts, UnderPolicy::Below(10)).0,
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            under_represented(&counts, UnderPolicy::Quantile(0.25)).0,
+            vec!["a"]
+        );
     }
 
     #[test]
     fn policy_parses() {
-        assert_eq!("median".parse::<UnderPolicy>(), Ok(UnderPolicy::BelowMedian));
-        assert_eq!("below:30".parse::<UnderPolicy>(), Ok(UnderPolicy::Below(30)));
-        assert_eq!("quantile:0.25".parse::<UnderPolicy>(), Ok(UnderPolicy::Quantile(0.25)));
+        assert_eq!(
+            "median".parse::<UnderPolicy>(),
+            Ok(UnderPolicy::BelowMedian)
+        );
+        assert_eq!(
+            "below:30".parse::<UnderPolicy>(),
+            Ok(UnderPolicy::Below(30))
+        );
+        assert_eq!(
+            "quantile:0.25".parse::<UnderPolicy>(),
+            Ok(UnderPolicy::Quantile(0.25))
+        );
         assert!("quantile:2".parse::<UnderPolicy>().is_err());
         assert!("nope".parse::<UnderPolicy>().is_err());
     }

@@ -14,7 +14,9 @@ const TINY: &str = "tests/fixtures/tiny_tram.json";
 
 fn bin() -> Command {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin("synthcti"));
-    c.env("RUST_LOG", "warn").arg("augment").arg("--no-progress");
+    c.env("RUST_LOG", "warn")
+        .arg("augment")
+        .arg("--no-progress");
     c
 }
 
@@ -50,7 +52,11 @@ fn deterministic_answer(body: &Value) -> String {
         .and_then(|m| m.last())
         .and_then(|m| m["content"].as_str())
         .unwrap_or("");
-    let topic: String = last.chars().filter(|c| c.is_alphanumeric() || *c == ' ').take(60).collect();
+    let topic: String = last
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ')
+        .take(60)
+        .collect();
     format!("Operators in intrusion {seed} relied on {topic} against hosts of the victim network.")
 }
 
@@ -69,29 +75,58 @@ fn augment_end_to_end_with_the_local_model() {
         .status()
         .unwrap();
     assert!(status.success());
-    for f in ["augmented.json", "augmented.jsonl", "report.md", "report.json", "journal.jsonl"] {
+    for f in [
+        "augmented.json",
+        "augmented.jsonl",
+        "report.md",
+        "report.json",
+        "journal.jsonl",
+    ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
-    let report: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let techniques = report["techniques"].as_array().unwrap();
     assert_eq!(
-        techniques.iter().map(|t| t["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        techniques
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
         vec!["T1557.001", "T1072"]
     );
     let mut added = 0;
     for t in techniques {
         let n = t["added_synthetic"].as_u64().unwrap();
         assert!(n <= 2);
-        assert_eq!(t["after"].as_u64().unwrap(), t["before"].as_u64().unwrap() + n);
-        let rejected: u64 = t["rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-        assert!(t["candidates"].as_u64().unwrap() >= n + rejected - t["rejected"]["over-target"].as_u64().unwrap_or(0));
+        assert_eq!(
+            t["after"].as_u64().unwrap(),
+            t["before"].as_u64().unwrap() + n
+        );
+        let rejected: u64 = t["rejected"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(
+            t["candidates"].as_u64().unwrap()
+                >= n + rejected - t["rejected"]["over-target"].as_u64().unwrap_or(0)
+        );
         added += n;
     }
-    assert!(added >= 1, "the local model wrote at least one accepted sentence");
+    assert!(
+        added >= 1,
+        "the local model wrote at least one accepted sentence"
+    );
     let llm = &report["llm"];
     assert!(llm["requests"].as_u64().unwrap() >= 1);
     assert!(llm["completion_tokens"].as_u64().unwrap() > 0);
-    assert!(report["config"].as_str().unwrap().contains("target = \"absolute:2\""));
+    assert!(
+        report["config"]
+            .as_str()
+            .unwrap()
+            .contains("target = \"absolute:2\"")
+    );
 
     let rows = read_jsonl(&out.join("augmented.jsonl"));
     assert_eq!(rows.len() as u64, 52 + added);
@@ -125,17 +160,44 @@ fn procedures_source_adds_real_attack_examples_without_any_llm() {
         .args(["--input", TINY, "--output"])
         .arg(&out)
         // nothing listens there: a procedures-only run must not call the LLM
-        .args(["--source", "procedures", "--base-url", "http://127.0.0.1:9/v1"])
+        .args([
+            "--source",
+            "procedures",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
     let rows = read_jsonl(&out.join("augmented.jsonl"));
     let added = synthetic(&rows);
-    // to-median: median of 4, 8, 20, 20 is 14 → T1557.001 +10, T1072 +6
-    assert_eq!(added.len(), 16);
-    assert!(added.iter().all(|r| r["origin"] == "attack-procedure" && r["provenance"].get("llm").is_none()));
-    let report: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    // to-median: median of 4, 8, 20, 20 is 14 → at most T1557.001 +10, T1072 +6; T1072 has 8
+    // procedure examples, T1557.001 has 7 that all sit nearer another technique's centroid.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert!(report["llm"].is_null());
+    let t = &report["techniques"];
+    assert_eq!(t[0]["id"], "T1557.001");
+    assert_eq!(t[0]["added_procedures"], 0);
+    let rejected: u64 = t[0]["rejected"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!((t[0]["candidates"].as_u64(), rejected), (Some(7), 7));
+    assert_eq!(t[1]["added_procedures"], 6);
+    assert_eq!(added.len(), 6);
+    let catalog = std::fs::read_to_string("data/attack_procedures.csv").unwrap();
+    for r in &added {
+        assert_eq!(r["origin"], "attack-procedure");
+        assert_eq!(r["label"], "T1072");
+        assert!(r["provenance"].get("llm").is_none());
+        assert!(
+            catalog.contains(r["text"].as_str().unwrap()),
+            "a real procedure example"
+        );
+    }
 }
 
 #[test]
@@ -145,13 +207,22 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let o = bin()
         .args(["--input", TINY, "--output"])
         .arg(&out)
-        .args(["--dry-run", "--source", "llm", "--base-url", "http://127.0.0.1:9/v1"])
+        .args([
+            "--dry-run",
+            "--source",
+            "llm",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("## Plan"), "{stdout}");
-    assert!(stdout.contains("| T1557.001 |") && stdout.contains("estimated tokens"), "{stdout}");
+    assert!(
+        stdout.contains("| T1557.001 |") && stdout.contains("estimated tokens"),
+        "{stdout}"
+    );
     assert!(!out.exists());
 }
 
@@ -174,7 +245,16 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
             .arg(&out)
             .arg("--config")
             .arg(&cfg)
-            .args(["--source", "llm", "--target", "absolute:3", "--base-url", &url, "--model", "fake"])
+            .args([
+                "--source",
+                "llm",
+                "--target",
+                "absolute:3",
+                "--base-url",
+                &url,
+                "--model",
+                "fake",
+            ])
             .args(["--sentences-per-request", "1", "--max-retries", "4"])
             .status()
             .unwrap();
@@ -182,7 +262,8 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
     })
     .await
     .unwrap();
-    let report: Value = serde_json::from_slice(&std::fs::read(status.join("report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(status.join("report.json")).unwrap()).unwrap();
     let llm = &report["llm"];
     assert!(llm["retries"].as_u64().unwrap() >= 1, "{llm}");
     assert_eq!(report["accepted"], 6, "{report:#}");
@@ -193,7 +274,10 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resume_after_kill_gives_the_same_rows() {
     let server = FaultServer::start(|_, body| {
-        Reply::Delay(Duration::from_millis(150), Box::new(Reply::ok(&deterministic_answer(body))))
+        Reply::Delay(
+            Duration::from_millis(150),
+            Box::new(Reply::ok(&deterministic_answer(body))),
+        )
     })
     .await;
     let url = server.base_url();
@@ -205,7 +289,16 @@ async fn resume_after_kill_gives_the_same_rows() {
             .arg(out)
             .arg("--config")
             .arg(&cfg)
-            .args(["--source", "llm", "--target", "absolute:12", "--base-url", &url, "--model", "fake"])
+            .args([
+                "--source",
+                "llm",
+                "--target",
+                "absolute:12",
+                "--base-url",
+                &url,
+                "--model",
+                "fake",
+            ])
             .args(["--sentences-per-request", "1", "--concurrency", "2"]);
         c
     };
@@ -218,7 +311,9 @@ async fn resume_after_kill_gives_the_same_rows() {
         let journal = b2.join("journal.jsonl");
         let t = Instant::now();
         let lines = loop {
-            let n = std::fs::read_to_string(&journal).map(|s| s.lines().count()).unwrap_or(0);
+            let n = std::fs::read_to_string(&journal)
+                .map(|s| s.lines().count())
+                .unwrap_or(0);
             if n >= 6 || t.elapsed() > Duration::from_secs(60) {
                 break n;
             }
@@ -227,7 +322,10 @@ async fn resume_after_kill_gives_the_same_rows() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let fresh = args(&b2).status().unwrap();
-        assert!(!fresh.success(), "without --resume an existing run is not overwritten");
+        assert!(
+            !fresh.success(),
+            "without --resume an existing run is not overwritten"
+        );
         assert!(args(&b2).arg("--resume").status().unwrap().success());
         lines
     })
@@ -238,9 +336,12 @@ async fn resume_after_kill_gives_the_same_rows() {
     let rows_b = read_jsonl(&b.join("augmented.jsonl"));
     assert_eq!(synthetic(&rows_a).len(), 24);
     assert_eq!(rows_a, rows_b, "resumed run equals the uninterrupted one");
-    let report: Value = serde_json::from_slice(&std::fs::read(b.join("report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(b.join("report.json")).unwrap()).unwrap();
     assert!(report["llm"]["replayed"].as_u64().unwrap() >= 1);
-    let texts: std::collections::HashSet<&str> =
-        synthetic(&rows_b).iter().map(|r| r["text"].as_str().unwrap()).collect();
+    let texts: std::collections::HashSet<&str> = synthetic(&rows_b)
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts.len(), 24, "no row twice");
 }
