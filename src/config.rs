@@ -64,10 +64,11 @@ impl Source {
 }
 
 /// How many rows to add per under-represented technique.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Target {
     /// Up to the median count over all techniques (default).
+    #[default]
     ToMedian,
     /// Up to the largest count.
     ToMax,
@@ -75,12 +76,6 @@ pub enum Target {
     Ratio(f64),
     /// N new rows per technique.
     Absolute(usize),
-}
-
-impl Default for Target {
-    fn default() -> Self {
-        Self::ToMedian
-    }
 }
 
 impl FromStr for Target {

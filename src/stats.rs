@@ -10,21 +10,16 @@ use crate::catalog::Catalog;
 use crate::data::{Dataset, LabelReport, Quality, Sample};
 
 /// Which techniques count as under-represented.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum UnderPolicy {
     /// Count strictly below the median count over techniques (default).
+    #[default]
     BelowMedian,
     /// Count strictly below N.
     Below(usize),
     /// Count at or below the q quantile of counts (0 < q < 1), e.g. the bottom 25%.
     Quantile(f64),
-}
-
-impl Default for UnderPolicy {
-    fn default() -> Self {
-        Self::BelowMedian
-    }
 }
 
 impl FromStr for UnderPolicy {
