@@ -233,6 +233,9 @@ impl AugmentArgs {
     fn config(&self) -> Result<Config> {
         let mut cfg = self.input.config()?;
         self.embed.apply(&mut cfg);
+        if self.no_progress {
+            cfg.embed.progress = false;
+        }
         let g = &mut cfg.generate;
         set(&mut g.source, self.source);
         set(&mut g.target, self.target);
@@ -375,9 +378,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                     a.output.join("journal.jsonl").display()
                 ),
             };
-            if a.dry_run {
-                write!(stdout, "{}", report.to_markdown())?;
-            } else {
+            write!(stdout, "{}", report.summary_markdown())?;
+            if !a.dry_run {
                 writeln!(
                     stdout,
                     "{} rows → {} rows ({} added) in {:.1} s; report: {}",

@@ -31,7 +31,7 @@ use crate::output::{
     LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic,
 };
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
-use crate::report::{LlmUsage, RunReport, TechniqueReport};
+use crate::report::{ClusterSummary, LlmUsage, RunReport, TechniqueReport};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, median};
 
 /// Any stage's error.
@@ -377,6 +377,18 @@ pub async fn augment(
             before: counts[&tc.technique],
             target_added: add,
             clusters: tc.clusters.len(),
+            cluster_summaries: tc
+                .clusters
+                .iter()
+                .map(|c| ClusterSummary {
+                    size: c.members.len(),
+                    central: c
+                        .central
+                        .iter()
+                        .map(|&i| ds.samples[i].text.clone())
+                        .collect(),
+                })
+                .collect(),
             ..Default::default()
         });
     }

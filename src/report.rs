@@ -20,6 +20,8 @@ pub struct TechniqueReport {
     pub target_added: usize,
     /// Clusters found.
     pub clusters: usize,
+    /// Each cluster's size and the sentences nearest its centroid.
+    pub cluster_summaries: Vec<ClusterSummary>,
     /// ATT&CK procedure examples added.
     pub added_procedures: usize,
     /// LLM sentences added.
@@ -32,6 +34,15 @@ pub struct TechniqueReport {
     pub candidates: usize,
     /// Rejected candidates by reason.
     pub rejected: BTreeMap<String, usize>,
+}
+
+/// A cluster as shown in the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterSummary {
+    /// Members.
+    pub size: usize,
+    /// The sentences nearest the centroid.
+    pub central: Vec<String>,
 }
 
 /// LLM usage totals.
@@ -109,6 +120,13 @@ pub struct RunReport {
 impl RunReport {
     /// Renders the report as Markdown.
     pub fn to_markdown(&self) -> String {
+        let mut o = self.summary_markdown();
+        let _ = writeln!(o, "\n## Configuration\n\n```toml\n{}```", self.config);
+        o
+    }
+
+    /// The report without the configuration section (what the CLI prints).
+    pub fn summary_markdown(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# synthcti augment report\n");
         let _ = writeln!(
@@ -166,6 +184,23 @@ impl RunReport {
                 let _ = writeln!(o, "estimated cost: {c:.4}");
             }
         }
+        let _ = writeln!(o, "\n## Clusters (sentences nearest each centroid)\n");
+        for t in &self.techniques {
+            let _ = writeln!(o, "- **{}** {}", t.id, t.name);
+            for (i, c) in t.cluster_summaries.iter().enumerate() {
+                let central: Vec<String> = c
+                    .central
+                    .iter()
+                    .map(|s| format!("“{}”", s.split_whitespace().collect::<Vec<_>>().join(" ")))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  - cluster {i} ({} sentences): {}",
+                    c.size,
+                    central.join(" · ")
+                );
+            }
+        }
         let _ = writeln!(o, "\n## Rejections\n");
         let total = self.candidates.max(1) as f64;
         let _ = writeln!(
@@ -203,7 +238,6 @@ impl RunReport {
         for (s, t) in &self.stage_seconds {
             let _ = writeln!(o, "| {s} | {t:.2} |");
         }
-        let _ = writeln!(o, "\n## Configuration\n\n```toml\n{}```", self.config);
         o
     }
 }
