@@ -5,4 +5,6 @@
 //! `data` → `embed` → `cluster` → `prompt` → `llm` → `filter` → `output`, plus `eval`.
 
 pub mod data;
+pub mod eval;
+pub mod export;
 pub mod home;
