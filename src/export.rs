@@ -20,6 +20,8 @@
 //!   per line (`pandas.read_json(path, lines=True)`, `datasets.load_dataset("json", ...)`);
 //! - `csv`: `dataset.csv` with the same five columns.
 
+#![warn(missing_docs)]
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -322,6 +322,15 @@ impl Augmenter for EdaAugmenter {
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError> {
         const TRIES: usize = 16;
+        let c = self.config;
+        if [c.alpha_sr, c.alpha_ri, c.alpha_rs, c.p_rd]
+            .iter()
+            .any(|v| !(0.0..=1.0).contains(v))
+        {
+            return Err(EvalError::Config(format!(
+                "EDA strengths must lie in [0, 1], got {c:?}"
+            )));
+        }
         let mut out = Vec::new();
         for (mut rng, sources) in pick_sources(self.name(), train, added_per_label, seed)? {
             for source in sources {
@@ -380,5 +389,15 @@ mod tests {
     fn missing_label_is_an_error() {
         let wanted: BTreeMap<String, usize> = [("T1".to_owned(), 2)].into();
         assert!(RandomOversampler.augment(&[], &[], &wanted, 0).is_err());
+        let mut bad = EdaAugmenter {
+            config: EdaConfig {
+                p_rd: f64::NAN,
+                ..EdaConfig::default()
+            },
+        };
+        assert!(matches!(
+            bad.augment(&[], &[], &wanted, 0),
+            Err(EvalError::Config(_))
+        ));
     }
 }

@@ -12,6 +12,8 @@
 //! - [`sweep`]: seeds × folds × arms × ratios × synthetic weights;
 //! - [`report`] and [`plot`]: `results.{md,csv,json}` and `plot.{png,svg}`.
 
+#![warn(missing_docs)]
+
 pub mod baselines;
 pub mod linear;
 pub mod metrics;

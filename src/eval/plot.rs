@@ -20,6 +20,17 @@ pub const PLOT_SIZE: (u32, u32) = (1400, 560);
 
 static FONTS: Once = Once::new();
 
+/// Line colours: the Okabe–Ito colour-blind-safe palette (yellow left out: too light).
+const OKABE_ITO: [(u8, u8, u8); 7] = [
+    (0, 114, 178),
+    (213, 94, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 0, 0),
+];
+
 /// Registers the embedded DejaVu Sans as plotters' `sans-serif` (idempotent).
 fn ensure_fonts() {
     FONTS.call_once(|| {
@@ -126,7 +137,8 @@ fn draw<DB: DrawingBackend>(
             .map_err(plot_err)?;
         let n = lines.len().max(1) as f64;
         for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let (r, g, b) = OKABE_ITO[i % OKABE_ITO.len()];
+            let color = RGBColor(r, g, b).to_rgba();
             // Dodge the error bars of different lines apart.
             let dx = (i as f64 - (n - 1.0) / 2.0) * 0.012 * span;
             let xy: Vec<(f64, f64, f64)> = points
