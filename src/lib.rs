@@ -12,6 +12,8 @@ pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod embed;
+pub mod eval;
+pub mod export;
 pub mod filter;
 pub mod home;
 pub mod journal;

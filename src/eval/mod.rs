@@ -1,0 +1,97 @@
+//! Evaluation toolkit: measures, without leakage, what augmentation buys a classifier.
+//!
+//! The pieces, each usable on its own:
+//! - [`split`]: seeded group-aware (or stratified) k-fold splits that drop test rows whose
+//!   normalised text also appears in the training part;
+//! - [`tfidf`], [`sparse`], [`linear`], [`probe`]: fast CPU probe classifiers (TF-IDF or
+//!   precomputed sentence embeddings + a linear SVM or multinomial logistic regression,
+//!   both with per-row sample weights);
+//! - [`metrics`]: per-class precision/recall/F1, macro-F1, rare-class macro-F1, accuracy,
+//!   mean ± std aggregation;
+//! - [`baselines`]: the [`Augmenter`] trait plus random oversampling and EDA arms;
+//! - [`sweep`]: seeds × folds × arms × ratios × synthetic weights;
+//! - [`report`] and [`plot`]: `results.{md,csv,json}` and `plot.{png,svg}`.
+
+#![warn(missing_docs)]
+
+pub mod baselines;
+pub mod linear;
+pub mod metrics;
+pub mod plot;
+pub mod probe;
+pub mod report;
+pub mod sparse;
+pub mod split;
+pub mod sweep;
+pub mod tfidf;
+
+pub use baselines::{Augmenter, EdaAugmenter, EdaConfig, RandomOversampler};
+pub use linear::{LinearKind, LinearModel, LinearModelConfig};
+pub use metrics::{ClassScores, MeanStd, Scores};
+pub use probe::{CachedEmbedder, ProbeConfig, ProbeFeatures, TextEmbedder};
+pub use split::{Fold, SplitConfig};
+pub use sweep::{SweepConfig, SweepResults, TargetRule};
+pub use tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
+
+/// Errors of the evaluation toolkit.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data cannot support the requested operation (too few rows, groups or classes).
+    #[error("insufficient data: {0}")]
+    Data(String),
+    /// An augmenter failed; the message names the arm.
+    #[error("augmenter `{arm}` failed: {message}")]
+    Augmenter {
+        /// The arm's name.
+        arm: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An embedder failed or returned the wrong shape.
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file being written.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Serialising results failed.
+    #[error("cannot serialise results: {0}")]
+    Serialise(String),
+    /// Drawing the plot failed.
+    #[error("cannot draw the plot: {0}")]
+    Plot(String),
+}
+
+/// The form of a text used for exact-duplicate detection: lower case, runs of whitespace
+/// collapsed to one space, trimmed.
+pub fn normalize_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_text;
+
+    #[test]
+    fn normalisation_folds_case_and_whitespace() {
+        assert_eq!(
+            normalize_text("  Uses\tCMD.exe \n to RUN "),
+            "uses cmd.exe to run"
+        );
+        assert_eq!(normalize_text(""), "");
+    }
+}

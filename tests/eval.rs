@@ -1,0 +1,578 @@
+//! Integration tests of the evaluation toolkit: splits, probes, metrics, baselines, sweep
+//! and report outputs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use ndarray::Array2;
+use proptest::prelude::*;
+use synthcti::data::{Origin, Sample};
+use synthcti::eval::EvalError;
+use synthcti::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
+use synthcti::eval::linear::{LinearKind, LinearModel, LinearModelConfig};
+use synthcti::eval::metrics::score;
+use synthcti::eval::probe::{
+    CachedEmbedder, ProbeConfig, TextEmbedder, fit_predict_dense, fit_predict_sparse,
+};
+use synthcti::eval::report::{CSV_HEADER, write_results};
+use synthcti::eval::sparse::CsrMatrix;
+use synthcti::eval::split::{SplitConfig, kfold};
+use synthcti::eval::sweep::{SweepConfig, run_sweep};
+use synthcti::eval::tfidf::{Analyzer, TfidfConfig};
+
+fn sample(id: usize, text: &str, label: &str, group: Option<&str>) -> Sample {
+    Sample {
+        id,
+        text: text.to_owned(),
+        label: label.to_owned(),
+        group: group.map(str::to_owned),
+        origin: Origin::Original,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TramRow {
+    text: String,
+    label: String,
+    doc_title: String,
+}
+
+fn tram() -> Vec<Sample> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/tram2_single_label.json");
+    let rows: Vec<TramRow> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| sample(i, &r.text, &r.label, Some(&r.doc_title)))
+        .collect()
+}
+
+/// A small separable corpus: each class has its own vocabulary.
+fn separable(per_class: usize) -> Vec<Sample> {
+    let vocab = [
+        ("T1", ["alpha", "apple", "anchor"]),
+        ("T2", ["bravo", "banana", "bridge"]),
+        ("T3", ["charlie", "cherry", "castle"]),
+    ];
+    let mut rows = Vec::new();
+    for (label, words) in vocab {
+        for i in 0..per_class {
+            let text = format!(
+                "{} {} {} item{}",
+                words[i % 3],
+                words[(i + 1) % 3],
+                words[(i + 2) % 3],
+                rows.len()
+            );
+            rows.push(sample(
+                rows.len(),
+                &text,
+                label,
+                Some(&format!("g{}", rows.len() % 7)),
+            ));
+        }
+    }
+    rows
+}
+
+fn folds_of(rows: &[Sample], seed: u64) -> Vec<BTreeSet<usize>> {
+    let config = SplitConfig {
+        folds: 5,
+        seed,
+        drop_test_duplicates: false,
+    };
+    let mut folds: Vec<BTreeSet<usize>> = kfold(rows, &config)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.test.into_iter().collect())
+        .collect();
+    folds.sort();
+    folds
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// No group on both sides of a fold; every row in exactly one test fold.
+    #[test]
+    fn split_never_shares_a_group(
+        assignment in prop::collection::vec((prop::option::weighted(0.8, 0usize..25), 0usize..4), 10..150),
+        k in 2usize..6,
+        seed in any::<u64>(),
+    ) {
+        let rows: Vec<Sample> = assignment
+            .iter()
+            .enumerate()
+            .map(|(i, (g, l))| {
+                let group = g.map(|g| format!("r{g}"));
+                sample(i, &format!("text {i}"), &format!("L{l}"), group.as_deref())
+            })
+            .collect();
+        let groups: HashSet<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.group.clone().unwrap_or_else(|| format!("row{i}")))
+            .collect();
+        let config = SplitConfig { folds: k, seed, drop_test_duplicates: false };
+        let result = kfold(&rows, &config);
+        if groups.len() < k {
+            prop_assert!(result.is_err());
+            return Ok(());
+        }
+        let folds = result.unwrap();
+        let mut seen = vec![0usize; rows.len()];
+        for fold in &folds {
+            prop_assert!(!fold.test.is_empty());
+            prop_assert_eq!(fold.train.len() + fold.test.len(), rows.len());
+            let test_groups: HashSet<&str> =
+                fold.test.iter().filter_map(|&i| rows[i].group.as_deref()).collect();
+            for &i in &fold.train {
+                if let Some(g) = rows[i].group.as_deref() {
+                    prop_assert!(!test_groups.contains(g), "group {} on both sides", g);
+                }
+            }
+            for &i in &fold.test {
+                seen[i] += 1;
+            }
+        }
+        prop_assert!(seen.iter().all(|&n| n == 1));
+    }
+}
+
+#[test]
+fn different_seeds_give_different_folds_on_tram() {
+    let rows = tram();
+    let a = folds_of(&rows, 0);
+    assert_eq!(a, folds_of(&rows, 0), "same seed, same folds");
+    let others: Vec<_> = (1..4).map(|s| folds_of(&rows, s)).collect();
+    for b in &others {
+        assert_ne!(&a, b);
+    }
+}
+
+#[test]
+fn grouped_folds_are_balanced_on_tram() {
+    let rows = tram();
+    let folds = kfold(&rows, &SplitConfig::default()).unwrap();
+    let mut total: HashMap<&str, usize> = HashMap::new();
+    for s in &rows {
+        *total.entry(s.label.as_str()).or_insert(0) += 1;
+    }
+    for fold in &folds {
+        let size = fold.test.len() + fold.dropped_test_duplicates;
+        assert!(
+            (size as f64 - rows.len() as f64 / 5.0).abs() < 0.1 * rows.len() as f64 / 5.0,
+            "fold {} has {size} rows",
+            fold.index
+        );
+    }
+    // Every class with ≥ 50 rows has test rows in every fold.
+    for (label, &n) in &total {
+        if n >= 50 {
+            for fold in &folds {
+                assert!(
+                    fold.test.iter().any(|&i| rows[i].label == *label),
+                    "{label}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn stratification_balances_classes_without_groups() {
+    let rows: Vec<Sample> = (0..500)
+        .map(|i| {
+            let label = if i < 300 {
+                "a"
+            } else if i < 450 {
+                "b"
+            } else {
+                "c"
+            };
+            sample(i, &format!("t{i}"), label, None)
+        })
+        .collect();
+    for seed in 0..5 {
+        for fold in folds_of(&rows, seed) {
+            let count = |l: &str| fold.iter().filter(|&&i| rows[i].label == l).count();
+            assert!(count("a").abs_diff(60) <= 1, "{}", count("a"));
+            assert!(count("b").abs_diff(30) <= 1, "{}", count("b"));
+            assert!(count("c").abs_diff(10) <= 1, "{}", count("c"));
+        }
+    }
+}
+
+#[test]
+fn exact_copies_in_test_are_dropped_and_counted() {
+    // Rows 0/1 and 2/3 are copies (up to case and spacing) in different groups.
+    let mut rows = vec![
+        sample(0, "Runs  whoami", "a", Some("r1")),
+        sample(1, "runs WHOAMI", "a", Some("r2")),
+        sample(2, "dumps lsass", "b", Some("r3")),
+        sample(3, "dumps lsass ", "b", Some("r4")),
+    ];
+    rows.extend((4..40).map(|i| sample(i, &format!("unique {i}"), "c", Some(&format!("u{i}")))));
+    let config = SplitConfig {
+        folds: 2,
+        seed: 7,
+        drop_test_duplicates: true,
+    };
+    let folds = kfold(&rows, &config).unwrap();
+    let mut expected_total = 0;
+    for fold in &folds {
+        let train: HashSet<String> = fold
+            .train
+            .iter()
+            .map(|&i| synthcti::eval::normalize_text(&rows[i].text))
+            .collect();
+        let kept: HashSet<usize> = fold.test.iter().copied().collect();
+        let test_part: Vec<usize> = (0..rows.len())
+            .filter(|i| !fold.train.contains(i))
+            .collect();
+        let expected = test_part
+            .iter()
+            .filter(|&&i| train.contains(&synthcti::eval::normalize_text(&rows[i].text)))
+            .count();
+        assert_eq!(fold.dropped_test_duplicates, expected);
+        assert_eq!(kept.len() + expected, test_part.len());
+        for &i in &fold.test {
+            assert!(!train.contains(&synthcti::eval::normalize_text(&rows[i].text)));
+        }
+        expected_total += expected;
+    }
+    assert!(expected_total > 0, "the copies were never split apart");
+}
+
+#[test]
+fn probes_reach_f1_one_on_separable_data() {
+    let train = separable(12);
+    let test = separable(4);
+    let refs: Vec<&Sample> = train.iter().collect();
+    let test_refs: Vec<&Sample> = test.iter().collect();
+    let truth: Vec<&str> = test.iter().map(|s| s.label.as_str()).collect();
+    for model in [LinearModelConfig::svm(), LinearModelConfig::logistic()] {
+        for analyzer in [
+            Analyzer::Word { min_n: 1, max_n: 1 },
+            Analyzer::Char { min_n: 2, max_n: 5 },
+        ] {
+            let probe = ProbeConfig {
+                features: synthcti::eval::probe::ProbeFeatures::Tfidf(TfidfConfig {
+                    analyzer,
+                    sublinear_tf: true,
+                    min_df: 1,
+                }),
+                model,
+            };
+            let pred = probe
+                .fit_predict(&refs, &vec![1.0; refs.len()], &test_refs, None)
+                .unwrap();
+            let s = score(&truth, &pred, &BTreeMap::new(), 30).unwrap();
+            assert_eq!(s.macro_f1, 1.0, "{model:?} {analyzer:?}");
+        }
+    }
+}
+
+/// Embeds a text as the indicator of its first letter among a, b, c.
+struct FirstLetter;
+impl TextEmbedder for FirstLetter {
+    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
+        Ok(Array2::from_shape_fn((texts.len(), 3), |(i, j)| {
+            f32::from(texts[i].as_bytes().first() == Some(&(b'a' + j as u8)))
+        }))
+    }
+}
+
+#[test]
+fn embedding_probe_separates_and_needs_an_embedder() {
+    let train = separable(10);
+    let test = separable(3);
+    let refs: Vec<&Sample> = train.iter().collect();
+    let test_refs: Vec<&Sample> = test.iter().collect();
+    let truth: Vec<&str> = test.iter().map(|s| s.label.as_str()).collect();
+    let probe = ProbeConfig::embedding();
+    let mut embedder = CachedEmbedder::new(FirstLetter);
+    let pred = probe
+        .fit_predict(
+            &refs,
+            &vec![1.0; refs.len()],
+            &test_refs,
+            Some(&mut embedder),
+        )
+        .unwrap();
+    assert_eq!(
+        score(&truth, &pred, &BTreeMap::new(), 30).unwrap().macro_f1,
+        1.0
+    );
+    assert!(matches!(
+        probe.fit_predict(&refs, &vec![1.0; refs.len()], &test_refs, None),
+        Err(EvalError::Config(_))
+    ));
+    // Precomputed embeddings straight into the dense probe.
+    let x = FirstLetter
+        .embed(&train.iter().map(|s| s.text.as_str()).collect::<Vec<_>>())
+        .unwrap();
+    let labels: Vec<&str> = train.iter().map(|s| s.label.as_str()).collect();
+    let pred = fit_predict_dense(
+        x.view(),
+        &labels,
+        &vec![1.0; labels.len()],
+        x.view(),
+        &LinearModelConfig::logistic(),
+    )
+    .unwrap();
+    assert_eq!(pred, labels);
+}
+
+/// A noisy three-class problem with dense random features.
+fn noisy(n: usize, seed: u64) -> (CsrMatrix, Vec<usize>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut x = CsrMatrix::new(6);
+    let mut y = Vec::new();
+    for i in 0..n {
+        let k = i % 3;
+        x.push_row((0..6u32).map(|j| {
+            let signal = if j as usize == k { 1.0 } else { 0.0 };
+            (j, signal + rng.gen_range(-0.8f32..0.8))
+        }));
+        y.push(k);
+    }
+    (x, y)
+}
+
+#[test]
+fn weight_zero_equals_removing_the_row() {
+    let (x, y) = noisy(90, 3);
+    let mut weights = vec![1.0f32; 90];
+    let removed: Vec<usize> = (0..90).filter(|i| i % 4 == 1).collect();
+    for &i in &removed {
+        weights[i] = 0.0;
+    }
+    let kept: Vec<usize> = (0..90).filter(|i| i % 4 != 1).collect();
+    let x_kept = x.select_rows(&kept);
+    let y_kept: Vec<usize> = kept.iter().map(|&i| y[i]).collect();
+    let (probe_x, _) = noisy(30, 9);
+    for kind in [LinearKind::Svm, LinearKind::Logistic] {
+        let config = LinearModelConfig {
+            kind,
+            tol: 1e-8,
+            max_iter: 5000,
+            ..LinearModelConfig::svm()
+        };
+        let a = LinearModel::fit(&x, &y, 3, &weights, &config).unwrap();
+        let b = LinearModel::fit(&x_kept, &y_kept, 3, &vec![1.0; kept.len()], &config).unwrap();
+        for i in 0..probe_x.n_rows() {
+            for (da, db) in a.decision(&probe_x, i).iter().zip(b.decision(&probe_x, i)) {
+                assert!((da - db).abs() < 1e-4, "{kind:?}: {da} vs {db}");
+            }
+        }
+    }
+    // Weights matter: doubling a row is like duplicating it (logistic objective).
+    let config = LinearModelConfig {
+        tol: 1e-8,
+        max_iter: 5000,
+        ..LinearModelConfig::logistic()
+    };
+    let mut doubled = vec![1.0f32; 90];
+    doubled[0] = 2.0;
+    let mut dup_rows: Vec<usize> = (0..90).collect();
+    dup_rows.push(0);
+    let x_dup = x.select_rows(&dup_rows);
+    let y_dup: Vec<usize> = dup_rows.iter().map(|&i| y[i]).collect();
+    let a = LinearModel::fit(&x, &y, 3, &doubled, &config).unwrap();
+    let b = LinearModel::fit(&x_dup, &y_dup, 3, &vec![1.0; 91], &config).unwrap();
+    for i in 0..probe_x.n_rows() {
+        for (da, db) in a.decision(&probe_x, i).iter().zip(b.decision(&probe_x, i)) {
+            assert!((da - db).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn tfidf_probe_ignores_weight_zero_rows_entirely() {
+    let train = separable(8);
+    let mut extra = train.clone();
+    extra.push(sample(99, "zebra zebra unrelated words", "T1", None));
+    let test = separable(3);
+    let test_refs: Vec<&Sample> = test.iter().collect();
+    let probe = ProbeConfig::tfidf();
+    let mut weights = vec![1.0; extra.len()];
+    weights[extra.len() - 1] = 0.0;
+    let with_zero = probe
+        .fit_predict(
+            &extra.iter().collect::<Vec<_>>(),
+            &weights,
+            &test_refs,
+            None,
+        )
+        .unwrap();
+    let without = probe
+        .fit_predict(
+            &train.iter().collect::<Vec<_>>(),
+            &vec![1.0; train.len()],
+            &test_refs,
+            None,
+        )
+        .unwrap();
+    assert_eq!(with_zero, without);
+    let labels: Vec<&str> = train.iter().map(|s| s.label.as_str()).collect();
+    let x = CsrMatrix::new(0);
+    assert!(fit_predict_sparse(&x, &labels, &[], &x, &LinearModelConfig::svm()).is_err());
+}
+
+#[test]
+fn baselines_are_seeded_and_exact() {
+    let train = separable(5);
+    let wanted: BTreeMap<String, usize> = [
+        ("T1".to_owned(), 12),
+        ("T2".to_owned(), 0),
+        ("T3".to_owned(), 3),
+    ]
+    .into();
+    let arms: Vec<Box<dyn Augmenter>> = vec![
+        Box::new(RandomOversampler),
+        Box::new(EdaAugmenter::default()),
+    ];
+    for mut arm in arms {
+        let a = arm.augment(&train, &[], &wanted, 11).unwrap();
+        let b = arm.augment(&train, &[], &wanted, 11).unwrap();
+        let c = arm.augment(&train, &[], &wanted, 12).unwrap();
+        assert_eq!(a, b, "{}: same seed, same rows", arm.name());
+        assert_ne!(a, c, "{}: another seed, other rows", arm.name());
+        let mut per_label: BTreeMap<String, usize> = BTreeMap::new();
+        for row in &a {
+            *per_label.entry(row.label.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(per_label.get("T1"), Some(&12), "{}", arm.name());
+        assert_eq!(per_label.get("T2"), None);
+        assert_eq!(per_label.get("T3"), Some(&3));
+        let originals: HashSet<&str> = train.iter().map(|s| s.text.as_str()).collect();
+        let copies = a
+            .iter()
+            .filter(|s| originals.contains(s.text.as_str()))
+            .count();
+        if arm.name() == "oversample" {
+            assert_eq!(copies, a.len());
+            // 12 rows from 5 sources: every source used at least twice.
+            let sources: HashSet<usize> =
+                a.iter().filter(|s| s.label == "T1").map(|s| s.id).collect();
+            assert_eq!(sources.len(), 5);
+        } else {
+            assert_eq!(copies, 0, "EDA rows differ from their sources");
+            assert!(a.iter().all(|s| s.origin == Origin::Synthetic));
+        }
+    }
+}
+
+/// An arm that returns copies of the test rows: the sweep must discard them.
+struct Cheater;
+impl Augmenter for Cheater {
+    fn name(&self) -> &str {
+        "cheater"
+    }
+    fn augment(
+        &mut self,
+        _train: &[Sample],
+        avoid: &[Sample],
+        wanted: &BTreeMap<String, usize>,
+        _seed: u64,
+    ) -> Result<Vec<Sample>, EvalError> {
+        Ok(avoid
+            .iter()
+            .filter(|s| wanted.get(&s.label).is_some_and(|&n| n > 0))
+            .cloned()
+            .collect())
+    }
+}
+
+#[test]
+fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
+    // Imbalanced: T3 is rare.
+    let mut rows = separable(30);
+    rows.retain(|s| s.label != "T3" || s.id % 5 == 0);
+    let config = SweepConfig {
+        seeds: vec![1, 2],
+        folds: 3,
+        ratios: vec![1.0, 0.0, 0.5],
+        synthetic_weights: vec![1.0, 0.5],
+        rare_threshold: 10,
+        ..SweepConfig::default()
+    };
+    let mut over = RandomOversampler;
+    let mut eda = EdaAugmenter::default();
+    let mut cheat = Cheater;
+    let mut arms: Vec<&mut dyn Augmenter> = vec![&mut over, &mut eda, &mut cheat];
+    let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
+    assert_eq!(results.results.len(), 3 * 3 * 2);
+    assert_eq!(results.folds.len(), 6);
+    for r in &results.results {
+        assert_eq!(r.runs.len(), 6);
+        if r.ratio == 0.0 {
+            assert_eq!(r.added_rows.mean, 0.0);
+        }
+        if r.arm == "cheater" && r.ratio > 0.0 {
+            assert_eq!(r.added_rows.mean, 0.0);
+            assert!(r.leaked_rows_dropped > 0);
+        }
+    }
+    let baseline: Vec<_> = results
+        .results
+        .iter()
+        .filter(|r| r.ratio == 0.0)
+        .map(|r| r.macro_f1)
+        .collect();
+    assert!(
+        baseline.windows(2).all(|w| w[0] == w[1]),
+        "ratio 0 is shared"
+    );
+    let over_added = |ratio: f64| {
+        results
+            .results
+            .iter()
+            .find(|r| r.arm == "oversample" && r.ratio == ratio)
+            .map(|r| r.added_rows.mean)
+            .unwrap()
+    };
+    assert!(over_added(0.5) > 0.0 && over_added(0.5) < over_added(1.0));
+    assert_eq!(
+        over_added(1.0),
+        results
+            .results
+            .iter()
+            .find(|r| r.arm == "oversample" && r.ratio == 1.0)
+            .unwrap()
+            .requested_rows
+            .mean
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_results(dir.path(), &results).unwrap();
+    assert_eq!(files.len(), 5);
+    let png = std::fs::read(dir.path().join("plot.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+    let svg = std::fs::read_to_string(dir.path().join("plot.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("oversample"));
+    let csv = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
+    assert!(csv.starts_with(&CSV_HEADER.join(",")));
+    assert_eq!(csv.lines().count(), 1 + results.results.len());
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["results"].as_array().unwrap().len(),
+        results.results.len()
+    );
+    let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+    assert!(md.contains("| oversample | 1 | 0.5 |"));
+    // Nothing but the five outputs (no temporary files left).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
+}
+
+#[test]
+fn sweep_rejects_duplicate_arm_names() {
+    let rows = separable(10);
+    let (mut a, mut b) = (RandomOversampler, RandomOversampler);
+    let mut arms: Vec<&mut dyn Augmenter> = vec![&mut a, &mut b];
+    assert!(matches!(
+        run_sweep(&rows, &mut arms, &SweepConfig::default(), None),
+        Err(EvalError::Config(_))
+    ));
+}
