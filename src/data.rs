@@ -246,12 +246,17 @@ impl Dataset {
     }
 }
 
-/// Lower-cased text with whitespace folded: the key for exact-duplicate checks.
+/// Lower-cased text with runs of whitespace folded to one space and the ends trimmed: the
+/// key for exact-duplicate checks (filters, leak guards, splits).
 pub fn normalize_text(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
 }
 
 /// Counts duplicate rows, duplicate texts and conflicting labels.

@@ -29,8 +29,8 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::data::{Origin, Sample};
-use crate::eval::report::write_atomic;
 use crate::eval::split::assign_parts;
+use crate::output::write_atomic;
 
 /// Errors of the export.
 #[derive(Debug, thiserror::Error)]

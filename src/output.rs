@@ -73,18 +73,36 @@ pub struct NewRow {
     pub provenance: Provenance,
 }
 
-/// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let err = |source| OutputError::Io {
+/// Writes `bytes` to `path` atomically: a hidden temp file in the same directory, synced,
+/// then renamed over `path`. On error the temp file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_path(path, "tmp");
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A hidden sibling of `path` with the given extension, unique to this process.
+pub fn temp_path(path: &Path, extension: &str) -> PathBuf {
+    let name = path
+        .file_stem()
+        .map_or_else(|| "out".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.{extension}", std::process::id()))
+}
+
+/// [`write_atomic`] with the error naming the file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic(path, bytes).map_err(|source| OutputError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 /// The augmented dataset as JSON Lines: every original row, then every new row with its
@@ -244,6 +262,18 @@ mod tests {
             assert_eq!(back.samples[1].text, "A new, quoted \"one\".", "{name}");
             assert_eq!(back.samples[1].label, "T1003", "{name}");
         }
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let e = write_file(&dir.path().join("missing/x"), b"x").unwrap_err();
+        assert!(e.to_string().contains("missing/x"), "{e}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::llm::{
     ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, LocalServerConfig, parse_sentences,
 };
 use crate::output::{
-    LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_atomic,
+    LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_file,
 };
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{ClusterSummary, LlmUsage, RunReport, TechniqueReport};
@@ -526,8 +526,8 @@ pub async fn augment(
         } else {
             native
         };
-        write_atomic(&native, &native_bytes(ds, &new_rows, &catalog))?;
-        write_atomic(
+        write_file(&native, &native_bytes(ds, &new_rows, &catalog))?;
+        write_file(
             &dir.join("augmented.jsonl"),
             &jsonl_bytes(&ds.samples, &new_rows),
         )?;
@@ -538,8 +538,8 @@ pub async fn augment(
     if !opts.dry_run {
         let dir = &opts.output_dir;
         let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        write_atomic(&dir.join("report.json"), &json)?;
-        write_atomic(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+        write_file(&dir.join("report.json"), &json)?;
+        write_file(&dir.join("report.md"), report.to_markdown().as_bytes())?;
     }
     Ok(report)
 }

@@ -6,13 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use ndarray::Array2;
 use proptest::prelude::*;
 use synthcti::data::{Origin, Sample};
+use synthcti::embed::{EmbedError, Embedder};
 use synthcti::eval::EvalError;
 use synthcti::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
 use synthcti::eval::linear::{LinearKind, LinearModel, LinearModelConfig};
 use synthcti::eval::metrics::score;
-use synthcti::eval::probe::{
-    CachedEmbedder, ProbeConfig, TextEmbedder, fit_predict_dense, fit_predict_sparse,
-};
+use synthcti::eval::probe::{ProbeConfig, fit_predict_dense, fit_predict_sparse};
 use synthcti::eval::report::{CSV_HEADER, write_results};
 use synthcti::eval::sparse::CsrMatrix;
 use synthcti::eval::split::{SplitConfig, kfold};
@@ -273,8 +272,14 @@ fn probes_reach_f1_one_on_separable_data() {
 
 /// Embeds a text as the indicator of its first letter among a, b, c.
 struct FirstLetter;
-impl TextEmbedder for FirstLetter {
-    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
+impl Embedder for FirstLetter {
+    fn model_id(&self) -> &str {
+        "first-letter"
+    }
+    fn dim(&self) -> usize {
+        3
+    }
+    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
         Ok(Array2::from_shape_fn((texts.len(), 3), |(i, j)| {
             f32::from(texts[i].as_bytes().first() == Some(&(b'a' + j as u8)))
         }))
@@ -289,7 +294,7 @@ fn embedding_probe_separates_and_needs_an_embedder() {
     let test_refs: Vec<&Sample> = test.iter().collect();
     let truth: Vec<&str> = test.iter().map(|s| s.label.as_str()).collect();
     let probe = ProbeConfig::embedding();
-    let mut embedder = CachedEmbedder::new(FirstLetter);
+    let mut embedder = FirstLetter;
     let pred = probe
         .fit_predict(
             &refs,

@@ -28,7 +28,7 @@ pub mod tfidf;
 pub use baselines::{Augmenter, EdaAugmenter, EdaConfig, RandomOversampler};
 pub use linear::{LinearKind, LinearModel, LinearModelConfig};
 pub use metrics::{ClassScores, MeanStd, Scores};
-pub use probe::{CachedEmbedder, ProbeConfig, ProbeFeatures, TextEmbedder};
+pub use probe::{ProbeConfig, ProbeFeatures};
 pub use split::{Fold, SplitConfig};
 pub use sweep::{SweepConfig, SweepResults, TargetRule};
 pub use tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
@@ -69,18 +69,7 @@ pub enum EvalError {
     Plot(String),
 }
 
-/// The form of a text used for exact-duplicate detection: lower case, runs of whitespace
-/// collapsed to one space, trimmed.
-pub fn normalize_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().flat_map(char::to_lowercase));
-    }
-    out
-}
+pub use crate::data::normalize_text;
 
 #[cfg(test)]
 mod tests {

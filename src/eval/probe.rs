@@ -4,7 +4,7 @@
 //! - TF-IDF probe ([`ProbeFeatures::Tfidf`]): the vocabulary and idf are fitted on the
 //!   training rows with a positive weight (augmented rows included), then a linear model.
 //! - Embedding probe ([`ProbeFeatures::Embedding`]): sentence embeddings from a
-//!   [`TextEmbedder`] (wrap precomputed ones in a [`CachedEmbedder`]) + a linear model.
+//!   [`Embedder`] + a linear model.
 //!
 //! Why not `linfa-logistic`: it needs a dense `Array2<f64>` (a TRAM fold with character
 //! 2–5-grams is ~4,100 × 62,000, 2 GB dense) and has no sample weights, which
@@ -13,9 +13,9 @@
 //! [`super::linear`]'s sparse multinomial logistic regression 1.0 s, same training
 //! accuracy (`PROBE_LINFA=1 cargo bench --bench probe_tram`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::EvalError;
@@ -23,93 +23,7 @@ use super::linear::{LinearModel, LinearModelConfig};
 use super::sparse::CsrMatrix;
 use super::tfidf::{TfidfConfig, TfidfVectorizer};
 use crate::data::Sample;
-
-/// Turns sentences into fixed-size vectors (one row per text).
-pub trait TextEmbedder {
-    /// Embeds `texts`; the result has `texts.len()` rows.
-    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EvalError>;
-}
-
-/// A [`TextEmbedder`] that remembers every text it has embedded, and can be seeded with
-/// precomputed embeddings so that only new (e.g. synthetic) texts reach `inner`.
-#[derive(Debug, Clone)]
-pub struct CachedEmbedder<E> {
-    inner: E,
-    cache: HashMap<String, Vec<f32>>,
-    dim: Option<usize>,
-}
-
-impl<E: TextEmbedder> CachedEmbedder<E> {
-    /// An empty cache in front of `inner`.
-    pub fn new(inner: E) -> Self {
-        Self {
-            inner,
-            cache: HashMap::new(),
-            dim: None,
-        }
-    }
-
-    /// A cache seeded with `embeddings`, row `i` being the embedding of `rows[i].text`.
-    pub fn with_precomputed(
-        inner: E,
-        rows: &[Sample],
-        embeddings: ArrayView2<'_, f32>,
-    ) -> Result<Self, EvalError> {
-        if embeddings.nrows() != rows.len() {
-            return Err(EvalError::Embedding(format!(
-                "{} embeddings for {} rows",
-                embeddings.nrows(),
-                rows.len()
-            )));
-        }
-        let cache = rows
-            .iter()
-            .zip(embeddings.rows())
-            .map(|(row, e)| (row.text.clone(), e.to_vec()))
-            .collect();
-        Ok(Self {
-            inner,
-            cache,
-            dim: Some(embeddings.ncols()),
-        })
-    }
-}
-
-impl<E: TextEmbedder> TextEmbedder for CachedEmbedder<E> {
-    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
-        let mut missing: Vec<&str> = texts
-            .iter()
-            .copied()
-            .filter(|t| !self.cache.contains_key(*t))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        if !missing.is_empty() {
-            let fresh = self.inner.embed(&missing)?;
-            if fresh.nrows() != missing.len() || self.dim.is_some_and(|d| d != fresh.ncols()) {
-                return Err(EvalError::Embedding(format!(
-                    "embedder returned {}×{} for {} texts of dimension {:?}",
-                    fresh.nrows(),
-                    fresh.ncols(),
-                    missing.len(),
-                    self.dim
-                )));
-            }
-            self.dim = Some(fresh.ncols());
-            for (text, e) in missing.iter().zip(fresh.rows()) {
-                self.cache.insert((*text).to_owned(), e.to_vec());
-            }
-        }
-        let dim = self.dim.unwrap_or(0);
-        let mut out = Array2::zeros((texts.len(), dim));
-        for (mut row, text) in out.rows_mut().into_iter().zip(texts) {
-            if let Some(e) = self.cache.get(*text) {
-                row.iter_mut().zip(e).for_each(|(o, v)| *o = *v);
-            }
-        }
-        Ok(out)
-    }
-}
+use crate::embed::Embedder;
 
 /// The features a probe uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -117,7 +31,8 @@ impl<E: TextEmbedder> TextEmbedder for CachedEmbedder<E> {
 pub enum ProbeFeatures {
     /// TF-IDF fitted on the training rows.
     Tfidf(TfidfConfig),
-    /// Sentence embeddings from the [`TextEmbedder`] handed to the probe.
+    /// Sentence embeddings from the [`Embedder`] handed to the probe (its on-disk cache
+    /// makes re-embedding the same rows across folds free).
     Embedding,
 }
 
@@ -155,7 +70,7 @@ impl ProbeConfig {
         train: &[&Sample],
         weights: &[f32],
         test: &[&Sample],
-        embedder: Option<&mut (dyn TextEmbedder + '_)>,
+        embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Vec<String>, EvalError> {
         if weights.len() != train.len() {
             return Err(EvalError::Config(format!(
@@ -184,8 +99,9 @@ impl ProbeConfig {
                 let embedder = embedder.ok_or_else(|| {
                     EvalError::Config("the embedding probe needs an embedder".into())
                 })?;
-                let x_train = embedder.embed(&train_texts)?;
-                let x_test = embedder.embed(&test_texts)?;
+                let embed_err = |e: crate::embed::EmbedError| EvalError::Embedding(e.to_string());
+                let x_train = embedder.embed(&train_texts).map_err(embed_err)?;
+                let x_test = embedder.embed(&test_texts).map_err(embed_err)?;
                 fit_predict_dense(x_train.view(), &labels, weights, x_test.view(), &self.model)
             }
         }
@@ -255,38 +171,4 @@ pub fn fit_predict_sparse(
         .into_iter()
         .map(|k| names[k].to_owned())
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::data::Origin;
-    use ndarray::array;
-
-    struct Counting(usize);
-    impl TextEmbedder for Counting {
-        fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
-            self.0 += texts.len();
-            Ok(Array2::from_shape_fn((texts.len(), 2), |(i, j)| {
-                (texts[i].len() * (j + 1)) as f32
-            }))
-        }
-    }
-
-    #[test]
-    fn cache_embeds_each_new_text_once() {
-        let rows = vec![Sample {
-            id: 0,
-            text: "known".into(),
-            label: "a".into(),
-            group: None,
-            origin: Origin::Original,
-        }];
-        let pre = array![[9.0f32, 9.0]];
-        let mut cached = CachedEmbedder::with_precomputed(Counting(0), &rows, pre.view()).unwrap();
-        let out = cached.embed(&["known", "new!", "new!"]).unwrap();
-        assert_eq!(out, array![[9.0, 9.0], [4.0, 8.0], [4.0, 8.0]]);
-        cached.embed(&["new!"]).unwrap();
-        assert_eq!(cached.inner.0, 1);
-    }
 }

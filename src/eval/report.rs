@@ -3,36 +3,12 @@
 //! reader never sees a half-written file.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
 use super::plot::{plot_png, plot_svg};
 use super::sweep::{ArmResult, SweepResults};
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced,
-/// then renamed over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = temp_path(path, "tmp");
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A hidden sibling of `path` with the given extension, unique to this process.
-fn temp_path(path: &Path, extension: &str) -> PathBuf {
-    let name = path
-        .file_stem()
-        .map_or_else(|| "out".into(), |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.{extension}", std::process::id()))
-}
+use crate::output::{temp_path, write_atomic};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
     move |source| EvalError::Io {
@@ -214,20 +190,4 @@ pub fn markdown(results: &SweepResults) -> String {
         }
     }
     md
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.txt");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert!(write_atomic(&dir.path().join("missing/x"), b"x").is_err());
-    }
 }

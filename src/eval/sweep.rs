@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use super::baselines::Augmenter;
 use super::metrics::{MeanStd, Scores, score};
-use super::probe::{ProbeConfig, TextEmbedder};
+use super::probe::ProbeConfig;
 use super::split::{SplitConfig, kfold};
 use super::{EvalError, normalize_text};
 use crate::data::Sample;
+use crate::embed::Embedder;
 
 /// The per-label row count augmentation aims at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -224,7 +225,7 @@ impl FoldContext<'_> {
         weight: f32,
         requested: usize,
         leaked: usize,
-        embedder: Option<&mut (dyn TextEmbedder + '_)>,
+        embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Run, EvalError> {
         let rows: Vec<&Sample> = self.train.iter().chain(added.iter().copied()).collect();
         let mut weights = vec![1.0f32; self.train.len()];
@@ -261,7 +262,7 @@ pub fn run_sweep(
     samples: &[Sample],
     arms: &mut [&mut dyn Augmenter],
     config: &SweepConfig,
-    mut embedder: Option<&mut (dyn TextEmbedder + '_)>,
+    mut embedder: Option<&mut (dyn Embedder + '_)>,
 ) -> Result<SweepResults, EvalError> {
     config.validate()?;
     let names: Vec<String> = arms.iter().map(|a| a.name().to_owned()).collect();
