@@ -10,7 +10,13 @@ use crate::catalog::Catalog;
 use crate::config::{Config, Source, Target};
 use crate::data::{CtiLevel, Format, UnknownLabels};
 use crate::embed::{ModelSource, open_embedder};
-use crate::pipeline::{AugmentOptions, augment, load, prepare};
+use crate::eval::arms::PipelineArm;
+use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
+use crate::eval::probe::ProbeConfig;
+use crate::eval::report::{markdown, write_results};
+use crate::eval::sweep::{SweepConfig, TargetRule, run_sweep};
+use crate::export::{ExportConfig, ExportFormat, export_dataset};
+use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
 use crate::stats::{UnderPolicy, render_table};
 
 /// Balance CTI datasets with synthetic sentences for under-represented ATT&CK techniques.
@@ -35,6 +41,98 @@ pub enum Command {
     Clusters(ClustersArgs),
     /// Generate, filter and write the augmented dataset with provenance and a report.
     Augment(Box<AugmentArgs>),
+    /// Leak-free measurement of what augmentation buys: grouped k-fold × seeds × ratios,
+    /// synthcti arms against oversampling, EDA and ATT&CK procedure examples.
+    Eval(Box<EvalArgs>),
+    /// Split an (augmented) dataset by group into train/validation/test for fine-tuning.
+    Export(ExportArgs),
+}
+
+/// An augmentation arm of `synthcti eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArmKind {
+    /// Random oversampling (duplicates of training rows).
+    Oversample,
+    /// EDA perturbations (synonym swap, insertion, swap, deletion).
+    Eda,
+    /// Real ATT&CK procedure examples through the synthcti filters.
+    Procedures,
+    /// LLM sentences only (synthcti).
+    Llm,
+    /// Procedure examples first, LLM sentences for the rest (synthcti default).
+    Both,
+}
+
+/// The probe classifier of `synthcti eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeKind {
+    /// TF-IDF character 2–5-grams + linear SVM.
+    Tfidf,
+    /// Sentence embeddings + logistic regression.
+    Embedding,
+}
+
+/// `synthcti eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub embed: EmbedArgs,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Output directory: results.md, results.csv, results.json, plot.png, plot.svg.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Multiples of each label's deficit to the target to add (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0,0.5,1,2")]
+    pub ratios: Vec<f64>,
+    /// Folds per seed.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Split seeds (comma-separated); each gives different folds.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub seeds: Vec<u64>,
+    /// Arms to compare (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "oversample,eda,procedures,llm"
+    )]
+    pub arms: Vec<ArmKind>,
+    /// Loss weights of added rows to cross with the ratios (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub synthetic_weights: Vec<f32>,
+    /// Probe classifier.
+    #[arg(long, value_enum, default_value = "tfidf")]
+    pub probe: ProbeKind,
+    /// Classes with at most this many training rows count as rare.
+    #[arg(long, default_value_t = 30)]
+    pub rare_threshold: usize,
+    /// Per-label target the deficit is measured to: `median`, `max`, or a number of rows.
+    #[arg(long, default_value = "median")]
+    pub target: String,
+    /// Keep test rows that have an exact copy in the training part.
+    #[arg(long)]
+    pub keep_test_duplicates: bool,
+}
+
+/// `synthcti export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output directory.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// `chat-jsonl` (train/validation/test.jsonl with system/user/assistant messages),
+    /// `jsonl` or `csv` (one file with a `split` column).
+    #[arg(long = "to", default_value = "chat-jsonl")]
+    pub to: String,
+    /// Fractions of the original rows (by group) for train, validation, test.
+    #[arg(long, value_delimiter = ',', default_value = "0.8,0.1,0.1")]
+    pub fractions: Vec<f64>,
 }
 
 /// Options shared by every command that reads a dataset.
@@ -112,28 +210,9 @@ pub struct ClustersArgs {
     pub json: bool,
 }
 
-/// `synthcti augment`.
+/// LLM endpoint and prompt options (`augment`, `eval`).
 #[derive(Debug, Args)]
-pub struct AugmentArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub embed: EmbedArgs,
-    /// Output directory: augmented.<ext>, augmented.jsonl, report.md, report.json, journal.jsonl.
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Where new rows come from.
-    #[arg(long, value_enum)]
-    pub source: Option<Source>,
-    /// How many rows to add: to-median, to-max, ratio:R (R × count), absolute:N (N per technique).
-    #[arg(long)]
-    pub target: Option<Target>,
-    /// Only these techniques (repeatable).
-    #[arg(long = "technique")]
-    pub techniques: Vec<String>,
-    /// Sentences that new rows must not duplicate, exactly or nearly (e.g. a test split).
-    #[arg(long)]
-    pub avoid: Option<PathBuf>,
+pub struct LlmArgs {
     /// OpenAI-compatible base URL (e.g. https://api.openai.com/v1); default: the local server.
     #[arg(long)]
     pub base_url: Option<String>,
@@ -167,6 +246,32 @@ pub struct AugmentArgs {
     /// Sentences asked per request.
     #[arg(long)]
     pub sentences_per_request: Option<usize>,
+}
+
+/// `synthcti augment`.
+#[derive(Debug, Args)]
+pub struct AugmentArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub embed: EmbedArgs,
+    /// Output directory: augmented.<ext>, augmented.jsonl, report.md, report.json, journal.jsonl.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Where new rows come from.
+    #[arg(long, value_enum)]
+    pub source: Option<Source>,
+    /// How many rows to add: to-median, to-max, ratio:R (R × count), absolute:N (N per technique).
+    #[arg(long)]
+    pub target: Option<Target>,
+    /// Only these techniques (repeatable).
+    #[arg(long = "technique")]
+    pub techniques: Vec<String>,
+    /// Sentences that new rows must not duplicate, exactly or nearly (e.g. a test split).
+    #[arg(long)]
+    pub avoid: Option<PathBuf>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// Print the plan (rows, clusters, requests, tokens, cost) without calling any LLM.
     #[arg(long)]
     pub dry_run: bool,
@@ -229,19 +334,9 @@ impl EmbedArgs {
     }
 }
 
-impl AugmentArgs {
-    fn config(&self) -> Result<Config> {
-        let mut cfg = self.input.config()?;
-        self.embed.apply(&mut cfg);
-        if self.no_progress {
-            cfg.embed.progress = false;
-        }
+impl LlmArgs {
+    fn apply(&self, cfg: &mut Config) {
         let g = &mut cfg.generate;
-        set(&mut g.source, self.source);
-        set(&mut g.target, self.target);
-        if !self.techniques.is_empty() {
-            g.techniques.clone_from(&self.techniques);
-        }
         if self.prompt_template.is_some() {
             g.template.clone_from(&self.prompt_template);
         }
@@ -260,6 +355,23 @@ impl AugmentArgs {
         set(&mut l.concurrency, self.concurrency);
         set(&mut l.timeout_secs, self.timeout);
         set(&mut l.max_retries, self.max_retries);
+    }
+}
+
+impl AugmentArgs {
+    fn config(&self) -> Result<Config> {
+        let mut cfg = self.input.config()?;
+        self.embed.apply(&mut cfg);
+        if self.no_progress {
+            cfg.embed.progress = false;
+        }
+        let g = &mut cfg.generate;
+        set(&mut g.source, self.source);
+        set(&mut g.target, self.target);
+        if !self.techniques.is_empty() {
+            g.techniques.clone_from(&self.techniques);
+        }
+        self.llm.apply(&mut cfg);
         cfg.check()?;
         Ok(cfg)
     }
@@ -267,6 +379,128 @@ impl AugmentArgs {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn target_rule(s: &str) -> Result<TargetRule> {
+    Ok(match s {
+        "median" => TargetRule::Median,
+        "max" => TargetRule::Max,
+        n => TargetRule::Fixed(n.parse().with_context(|| {
+            format!("--target {n:?}: expected median, max or a number of rows")
+        })?),
+    })
+}
+
+/// `synthcti eval`: the sweep, its files, and the avoid-filter counts of the synthcti arms.
+fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
+    let mut cfg = a.input.config()?;
+    a.embed.apply(&mut cfg);
+    a.llm.apply(&mut cfg);
+    cfg.embed.progress = false;
+    cfg.check()?;
+    let (ds, _) = load(&a.input.input, &cfg, catalog)?;
+    let sweep = SweepConfig {
+        seeds: a.seeds.clone(),
+        folds: a.folds,
+        drop_test_duplicates: !a.keep_test_duplicates,
+        ratios: a.ratios.clone(),
+        synthetic_weights: a.synthetic_weights.clone(),
+        target: target_rule(&a.target)?,
+        rare_threshold: a.rare_threshold,
+        probe: match a.probe {
+            ProbeKind::Tfidf => ProbeConfig::tfidf(),
+            ProbeKind::Embedding => ProbeConfig::embedding(),
+        },
+    };
+    let mut baselines: Vec<Box<dyn Augmenter>> = Vec::new();
+    let mut pipeline_arms: Vec<PipelineArm> = Vec::new();
+    let journals = a.output.join("journals");
+    for arm in &a.arms {
+        match arm {
+            ArmKind::Oversample => baselines.push(Box::new(RandomOversampler)),
+            ArmKind::Eda => baselines.push(Box::new(EdaAugmenter::default())),
+            ArmKind::Procedures | ArmKind::Llm | ArmKind::Both => {
+                let (name, source) = match arm {
+                    ArmKind::Procedures => ("procedures", Source::Procedures),
+                    ArmKind::Llm => ("synthcti-llm", Source::Llm),
+                    _ => ("synthcti-both", Source::Both),
+                };
+                let embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
+                pipeline_arms.push(PipelineArm::new(
+                    name,
+                    source,
+                    &cfg,
+                    journals.clone(),
+                    embedder,
+                )?);
+            }
+        }
+    }
+    let mut probe_embedder = match a.probe {
+        ProbeKind::Embedding => {
+            Some(open_embedder(&cfg.embed).context("opening the embedding model")?)
+        }
+        ProbeKind::Tfidf => None,
+    };
+    let results = tokio::task::block_in_place(|| {
+        let mut arms: Vec<&mut dyn Augmenter> = baselines
+            .iter_mut()
+            .map(|b| b.as_mut() as &mut dyn Augmenter)
+            .collect();
+        arms.extend(pipeline_arms.iter_mut().map(|p| p as &mut dyn Augmenter));
+        run_sweep(
+            &ds.samples,
+            &mut arms,
+            &sweep,
+            probe_embedder.as_deref_mut(),
+        )
+    })?;
+    write_results(&a.output, &results)?;
+    let mut md = markdown(&results);
+    if !pipeline_arms.is_empty() {
+        md.push_str("\n## synthcti arms: filter rejections over all folds\n\n");
+        md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (or near copies) that the filter kept out of training.\n\n| arm | LLM requests | reason | rows |\n|---|---:|---|---:|\n");
+        for arm in &pipeline_arms {
+            for (reason, n) in arm.rejected() {
+                md.push_str(&format!(
+                    "| {} | {} | {reason} | {n} |\n",
+                    arm.name(),
+                    arm.llm_requests()
+                ));
+            }
+        }
+        crate::output::write_file(&a.output.join("results.md"), md.as_bytes())?;
+    }
+    write!(stdout, "{md}")?;
+    writeln!(stdout, "\nwrote {}", a.output.display())?;
+    Ok(())
+}
+
+/// `synthcti export`.
+fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
+    let cfg = a.input.config()?;
+    let (ds, _) = load(&a.input.input, &cfg, catalog)?;
+    let fractions: [f64; 3] =
+        a.fractions.clone().try_into().map_err(|_| {
+            anyhow::anyhow!("--fractions takes three numbers: train,validation,test")
+        })?;
+    let format: ExportFormat = a.to.trim_end_matches("-jsonl").parse()?;
+    let names = ds
+        .samples
+        .iter()
+        .map(|s| (s.label.clone(), catalog.name_of(&s.label).to_string()))
+        .collect();
+    let config = ExportConfig {
+        format,
+        fractions,
+        seed: cfg.seed,
+        ..Default::default()
+    };
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let summary = export_dataset(&ds.samples, &names, &config, &a.output)?;
+    writeln!(stdout, "{}", serde_json::to_string_pretty(&summary)?)?;
+    Ok(())
 }
 
 /// Runs a parsed command line.
@@ -355,6 +589,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Eval(a) => run_eval(&a, &catalog, &mut stdout)?,
+        Command::Export(a) => run_export(&a, &catalog, &mut stdout)?,
         Command::Augment(a) => {
             let cfg = a.config()?;
             let mut embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
@@ -363,7 +599,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 resume: a.resume,
                 overwrite: a.overwrite,
                 dry_run: a.dry_run,
-                avoid: a.avoid.clone(),
+                avoid: match &a.avoid {
+                    Some(p) => read_avoid(p, &cfg.input, &catalog)?,
+                    None => Vec::new(),
+                },
+                targets: None,
                 config_file: a.input.config.clone(),
                 progress: !a.no_progress,
             };

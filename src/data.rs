@@ -336,7 +336,22 @@ struct RawSample {
     text: String,
     label: String,
     group: Option<String>,
+    origin: Origin,
     line: u64,
+}
+
+/// Reads an `origin` value written by `synthcti augment` (`original` when absent).
+fn parse_origin(path: &Path, line: u64, value: Option<&str>) -> Result<Origin, DataError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("original") => Ok(Origin::Original),
+        Some("synthetic") => Ok(Origin::Synthetic),
+        Some("attack-procedure") => Ok(Origin::AttackProcedure),
+        Some(other) => Err(invalid(
+            path,
+            Location::Line(line),
+            format!("origin {other:?} is not original, synthetic or attack-procedure"),
+        )),
+    }
 }
 
 /// Reads a dataset and checks its labels against `catalog`.
@@ -410,7 +425,7 @@ pub fn read_dataset(
             text: r.text,
             label,
             group: r.group,
-            origin: Origin::Original,
+            origin: r.origin,
         });
         lines.push(r.line);
     }
@@ -518,6 +533,7 @@ fn sample_from_json(
             Some(g) => json_field(obj, g, path, line)?.filter(|s| !s.trim().is_empty()),
             None => None,
         },
+        origin: parse_origin(path, line, obj.get("origin").and_then(Value::as_str))?,
         line,
     })
 }
@@ -727,6 +743,7 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
     };
     let (ti, li) = (need(&cols.text)?, need(&cols.label)?);
     let gi = cols.group.as_deref().map(need).transpose()?;
+    let oi = find("origin");
     let mut rows = Vec::new();
     let mut raw_rows = Vec::new();
     for rec in rdr.records() {
@@ -744,6 +761,7 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
+            origin: parse_origin(path, line, oi.and_then(|i| rec.get(i)))?,
             line,
         });
         raw_rows.push(rec.iter().map(str::to_string).collect());
@@ -893,6 +911,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1: invalid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn origin_column_is_read_back() {
+        let ds = read(
+            "o.jsonl",
+            "{\"text\":\"a\",\"label\":\"T1003\",\"origin\":\"synthetic\"}\n{\"text\":\"b\",\"label\":\"T1003\"}\n",
+        )
+        .unwrap();
+        assert_eq!(ds.samples[0].origin, Origin::Synthetic);
+        assert_eq!(ds.samples[1].origin, Origin::Original);
+        let e = read("o.csv", "text,label,origin\na,T1003,made-up\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("made-up"), "{e}");
     }
 
     #[test]

@@ -117,6 +117,24 @@ fn embed_texts(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32
     embedder.embed(texts)
 }
 
+/// The sentences of an `--avoid` file (any format the readers know; any labels).
+pub fn read_avoid(
+    path: &Path,
+    input: &ReadOptions,
+    catalog: &Catalog,
+) -> Result<Vec<String>, PipelineError> {
+    let opts = ReadOptions {
+        unknown_labels: UnknownLabels::Warn,
+        format: None,
+        ..input.clone()
+    };
+    Ok(read_dataset(path, &opts, catalog)?
+        .samples
+        .into_iter()
+        .map(|s| s.text)
+        .collect())
+}
+
 /// Reads, embeds and clusters. `only` restricts clustering to these techniques (any
 /// technique of the file); empty means every under-represented one.
 pub fn prepare(
@@ -126,10 +144,24 @@ pub fn prepare(
     catalog: &Catalog,
     embedder: &mut dyn Embedder,
 ) -> Result<Prepared, PipelineError> {
-    let mut stage_seconds = BTreeMap::new();
     let t = Instant::now();
     let (dataset, stats) = load(input, cfg, catalog)?;
-    stage_seconds.insert("read".into(), t.elapsed().as_secs_f64());
+    let read = t.elapsed().as_secs_f64();
+    let mut prep = prepare_dataset(dataset, stats, cfg, only, embedder)?;
+    prep.stage_seconds.insert("read".into(), read);
+    Ok(prep)
+}
+
+/// [`prepare`] for a dataset already in memory.
+pub fn prepare_dataset(
+    dataset: Dataset,
+    stats: DatasetStats,
+    cfg: &Config,
+    only: &[String],
+    embedder: &mut dyn Embedder,
+) -> Result<Prepared, PipelineError> {
+    let input = dataset.path.clone();
+    let mut stage_seconds = BTreeMap::new();
 
     let selected: Vec<String> = if only.is_empty() {
         stats
@@ -142,7 +174,7 @@ pub fn prepare(
         for id in only {
             if !counts.contains_key(id) {
                 return Err(PipelineError::NoSuchTechnique {
-                    path: input.to_path_buf(),
+                    path: input.clone(),
                     technique: id.clone(),
                     known: counts
                         .keys()
@@ -259,8 +291,10 @@ pub struct AugmentOptions {
     pub overwrite: bool,
     /// Print the plan; call no LLM, write no dataset.
     pub dry_run: bool,
-    /// Sentences that new rows must not duplicate (e.g. a test split).
-    pub avoid: Option<PathBuf>,
+    /// Sentences that new rows must not duplicate, exactly or nearly (e.g. a test split).
+    pub avoid: Vec<String>,
+    /// Rows to add per technique, overriding the configured target and selection.
+    pub targets: Option<BTreeMap<String, usize>>,
     /// The configuration file given, recorded in the report.
     pub config_file: Option<PathBuf>,
     /// Show progress bars.
@@ -307,7 +341,7 @@ fn progress_bar(show: bool, len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// Runs the whole augmentation and writes the output directory. Returns the report.
+/// Reads `input`, augments it and writes the output directory. Returns the report.
 pub async fn augment(
     input: &Path,
     cfg: &Config,
@@ -317,33 +351,77 @@ pub async fn augment(
     cfg.check()?;
     let started = Instant::now();
     let catalog = Catalog::bundled();
+    let t = Instant::now();
+    let (dataset, stats) = load(input, cfg, &catalog)?;
+    let read = t.elapsed().as_secs_f64();
+    let (new_rows, mut report) =
+        augment_dataset(dataset.clone(), stats, cfg, opts, embedder).await?;
+    report.stage_seconds.insert("read".into(), read);
+    if !opts.dry_run {
+        let t = Instant::now();
+        let dir = &opts.output_dir;
+        let native = dir.join(format!("augmented.{}", dataset.format.extension()));
+        // augmented.jsonl is always written; a JSONL input's own format is that same name,
+        // so its native copy goes to augmented.native.jsonl.
+        let native = if native.extension().is_some_and(|e| e == "jsonl") {
+            dir.join("augmented.native.jsonl")
+        } else {
+            native
+        };
+        write_file(&native, &native_bytes(&dataset, &new_rows, &catalog))?;
+        write_file(
+            &dir.join("augmented.jsonl"),
+            &jsonl_bytes(&dataset.samples, &new_rows),
+        )?;
+        report
+            .stage_seconds
+            .insert("write".into(), t.elapsed().as_secs_f64());
+        report.wall_seconds = started.elapsed().as_secs_f64();
+        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        write_file(&dir.join("report.json"), &json)?;
+        write_file(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+    }
+    report.input = input.display().to_string();
+    Ok(report)
+}
+
+/// Augments a dataset in memory: embeds, clusters, adds procedure examples and LLM rows
+/// through the filters. Returns the new rows (technique, cluster, acceptance order) and the
+/// report; writes only the journal (none on a dry run).
+pub async fn augment_dataset(
+    dataset: Dataset,
+    stats: DatasetStats,
+    cfg: &Config,
+    opts: &AugmentOptions,
+    embedder: &mut dyn Embedder,
+) -> Result<(Vec<NewRow>, RunReport), PipelineError> {
+    cfg.check()?;
+    let started = Instant::now();
+    let catalog = Catalog::bundled();
     let gen_cfg = &cfg.generate;
-    let prep = tokio::task::block_in_place(|| {
-        prepare(input, cfg, &gen_cfg.techniques, &catalog, embedder)
-    })?;
+    let only: Vec<String> = match &opts.targets {
+        Some(t) => t
+            .iter()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(id, _)| id.clone())
+            .collect(),
+        None => gen_cfg.techniques.clone(),
+    };
+    let input = dataset.path.clone();
+    let prep =
+        tokio::task::block_in_place(|| prepare_dataset(dataset, stats, cfg, &only, embedder))?;
     let mut stage_seconds = prep.stage_seconds.clone();
     let ds = &prep.dataset;
     let counts = label_counts(&ds.samples);
     let selected: Vec<String> = prep.clusters.iter().map(|c| c.technique.clone()).collect();
-    let to_add = rows_to_add(&counts, &selected, gen_cfg.target);
-
-    // Avoid list (e.g. a test split): any labels accepted.
-    let t = Instant::now();
-    let avoid_ds = match &opts.avoid {
-        Some(p) => Some(read_dataset(
-            p,
-            &ReadOptions {
-                unknown_labels: UnknownLabels::Warn,
-                ..cfg.input.clone()
-            },
-            &catalog,
-        )?),
-        None => None,
+    let to_add = match &opts.targets {
+        Some(t) => t.clone(),
+        None => rows_to_add(&counts, &selected, gen_cfg.target),
     };
-    let avoid_texts: Vec<&str> = avoid_ds
-        .iter()
-        .flat_map(|d| d.samples.iter().map(|s| s.text.as_str()))
-        .collect();
+
+    // Avoid list (e.g. a test split).
+    let t = Instant::now();
+    let avoid_texts: Vec<&str> = opts.avoid.iter().map(String::as_str).collect();
     let avoid_emb = tokio::task::block_in_place(|| embed_texts(embedder, &avoid_texts))?;
     let orig_texts: Vec<&str> = ds.samples.iter().map(|s| s.text.as_str()).collect();
     let mut filter = FilterIndex::new(
@@ -514,34 +592,9 @@ pub async fn augment(
         }
     }
     report.techniques = reports;
-
-    if !opts.dry_run {
-        let t = Instant::now();
-        let dir = &opts.output_dir;
-        let native = dir.join(format!("augmented.{}", ds.format.extension()));
-        // augmented.jsonl is always written; a JSONL input's own format is that same name,
-        // so its native copy goes to augmented.native.jsonl.
-        let native = if native.extension().is_some_and(|e| e == "jsonl") {
-            dir.join("augmented.native.jsonl")
-        } else {
-            native
-        };
-        write_file(&native, &native_bytes(ds, &new_rows, &catalog))?;
-        write_file(
-            &dir.join("augmented.jsonl"),
-            &jsonl_bytes(&ds.samples, &new_rows),
-        )?;
-        stage_seconds.insert("write".into(), t.elapsed().as_secs_f64());
-    }
     report.stage_seconds = stage_seconds;
     report.wall_seconds = started.elapsed().as_secs_f64();
-    if !opts.dry_run {
-        let dir = &opts.output_dir;
-        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        write_file(&dir.join("report.json"), &json)?;
-        write_file(&dir.join("report.md"), report.to_markdown().as_bytes())?;
-    }
-    Ok(report)
+    Ok((new_rows, report))
 }
 
 /// The LLM stage: plans requests per cluster in rounds, asks the journal then the endpoint,

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arms;
 pub mod baselines;
 pub mod linear;
 pub mod metrics;

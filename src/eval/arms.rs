@@ -1,0 +1,194 @@
+//! Augmentation arms backed by the synthcti pipeline: real ATT&CK procedure examples, LLM
+//! sentences, or both, through the same filters as `synthcti augment`, with the test fold as
+//! the `--avoid` set so no test sentence (exact or near) leaks into training.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::EvalError;
+use super::baselines::Augmenter;
+use crate::catalog::Catalog;
+use crate::config::{Config, Source};
+use crate::data::{Columns, Dataset, Format, LabelReport, RawRows, Sample};
+use crate::embed::Embedder;
+use crate::pipeline::{AugmentOptions, augment_dataset};
+use crate::stats::dataset_stats;
+
+/// An arm that runs the augmentation pipeline on each training fold.
+pub struct PipelineArm {
+    name: String,
+    cfg: Config,
+    journal_root: PathBuf,
+    embedder: Box<dyn Embedder>,
+    runtime: tokio::runtime::Handle,
+    rejected: BTreeMap<String, usize>,
+    llm_requests: u64,
+}
+
+impl PipelineArm {
+    /// An arm named `name` using `source`; journals (and so answers, on a rerun) are kept
+    /// under `journal_root/name/`. Must be created inside a multi-threaded tokio runtime.
+    pub fn new(
+        name: &str,
+        source: Source,
+        cfg: &Config,
+        journal_root: PathBuf,
+        embedder: Box<dyn Embedder>,
+    ) -> Result<Self, EvalError> {
+        let mut cfg = cfg.clone();
+        cfg.generate.source = source;
+        cfg.embed.progress = false;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| EvalError::Config(format!("the {name} arm needs a tokio runtime: {e}")))?;
+        Ok(Self {
+            name: name.to_string(),
+            cfg,
+            journal_root: journal_root.join(name),
+            embedder,
+            runtime,
+            rejected: BTreeMap::new(),
+            llm_requests: 0,
+        })
+    }
+
+    /// Rejected candidates by reason, summed over every fold so far (`exact-duplicate-avoid`
+    /// and `near-duplicate-avoid` count the test sentences that the avoid filter caught).
+    pub fn rejected(&self) -> &BTreeMap<String, usize> {
+        &self.rejected
+    }
+
+    /// LLM requests answered by the endpoint over every fold so far.
+    pub fn llm_requests(&self) -> u64 {
+        self.llm_requests
+    }
+}
+
+/// Per label, rows in round-robin order over clusters, so a prefix is spread over every
+/// cluster (the sweep takes nested prefixes for its smaller ratios).
+fn interleave_clusters(rows: Vec<(usize, Sample)>) -> Vec<Sample> {
+    let mut by_label: BTreeMap<String, BTreeMap<usize, Vec<Sample>>> = BTreeMap::new();
+    for (cluster, s) in rows {
+        by_label
+            .entry(s.label.clone())
+            .or_default()
+            .entry(cluster)
+            .or_default()
+            .push(s);
+    }
+    let mut out = Vec::new();
+    for clusters in by_label.into_values() {
+        let mut queues: Vec<std::vec::IntoIter<Sample>> =
+            clusters.into_values().map(Vec::into_iter).collect();
+        loop {
+            let before = out.len();
+            for q in &mut queues {
+                out.extend(q.next());
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+    }
+    out
+}
+
+impl Augmenter for PipelineArm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn augment(
+        &mut self,
+        train: &[Sample],
+        avoid: &[Sample],
+        added_per_label: &BTreeMap<String, usize>,
+        seed: u64,
+    ) -> Result<Vec<Sample>, EvalError> {
+        let err = |message: String| EvalError::Augmenter {
+            arm: self.name.clone(),
+            message,
+        };
+        let samples: Vec<Sample> = train
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Sample { id: i, ..s.clone() })
+            .collect();
+        // One journal per training part: a rerun of the same sweep replays its answers.
+        let mut h = Sha256::new();
+        h.update(seed.to_le_bytes());
+        for s in &samples {
+            h.update(s.text.as_bytes());
+            h.update([0]);
+        }
+        let key = hex::encode(h.finalize())[..16].to_string();
+        let dataset = Dataset {
+            path: PathBuf::from(format!("<training part {key}>")),
+            format: Format::Jsonl,
+            columns: Columns {
+                text: "text".into(),
+                label: "label".into(),
+                group: None,
+            },
+            lines: vec![0; samples.len()],
+            raw: RawRows::Json(Vec::new()),
+            labels: LabelReport::default(),
+            samples,
+        };
+        let catalog = Catalog::bundled();
+        let stats = dataset_stats(&dataset, &catalog, self.cfg.policy);
+        let mut cfg = self.cfg.clone();
+        cfg.seed = seed;
+        let opts = AugmentOptions {
+            output_dir: self.journal_root.join(&key),
+            resume: true,
+            avoid: avoid.iter().map(|s| s.text.clone()).collect(),
+            targets: Some(added_per_label.clone()),
+            ..Default::default()
+        };
+        std::fs::create_dir_all(&opts.output_dir)
+            .map_err(|e| err(format!("{}: {e}", opts.output_dir.display())))?;
+        let embedder = self.embedder.as_mut();
+        let runtime = self.runtime.clone();
+        let (rows, report) = tokio::task::block_in_place(|| {
+            runtime.block_on(augment_dataset(dataset, stats, &cfg, &opts, embedder))
+        })
+        .map_err(|e| err(e.to_string()))?;
+        for (reason, n) in report.rejected {
+            *self.rejected.entry(reason).or_default() += n;
+        }
+        self.llm_requests += report.llm.map_or(0, |l| l.requests);
+        Ok(interleave_clusters(
+            rows.into_iter()
+                .map(|r| (r.provenance.cluster, r.sample))
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Origin;
+
+    #[test]
+    fn interleaving_spreads_prefixes_over_clusters() {
+        let s = |label: &str, t: &str| Sample {
+            id: 0,
+            text: t.into(),
+            label: label.into(),
+            group: None,
+            origin: Origin::Synthetic,
+        };
+        let out = interleave_clusters(vec![
+            (0, s("T1", "a0")),
+            (0, s("T1", "a1")),
+            (0, s("T1", "a2")),
+            (1, s("T1", "b0")),
+            (0, s("T2", "c0")),
+        ]);
+        let texts: Vec<&str> = out.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, vec!["a0", "b0", "a1", "a2", "c0"]);
+    }
+}
