@@ -345,3 +345,55 @@ async fn resume_after_kill_gives_the_same_rows() {
         .collect();
     assert_eq!(texts.len(), 24, "no row twice");
 }
+
+/// Planted test sentences (one verbatim ATT&CK procedure example, one lightly reworded) are
+/// kept out of the new rows by `--avoid`, and the report counts them.
+#[test]
+fn avoid_filter_removes_planted_test_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let exact = "APT32 compromised McAfee ePO to move laterally by distributing malware as a software deployment task.";
+    let near = "During C0018 the threat actors used PDQ Deploy to move AvosLocker and other tools across the network.";
+    let avoid = dir.path().join("test-split.jsonl");
+    std::fs::write(
+        &avoid,
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"text": exact, "label": "T1072"}),
+            serde_json::json!({"text": near, "label": "T1072"})
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        .args(["--source", "procedures", "--avoid"])
+        .arg(&avoid)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    let texts: Vec<&str> = synthetic(&rows)
+        .iter()
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert!(!texts.iter().any(|t| t.contains("McAfee ePO")), "{texts:?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("PDQ Deploy to move AvosLocker")),
+        "{texts:?}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["rejected"]["exact-duplicate-avoid"], 1,
+        "{:#}",
+        report["rejected"]
+    );
+    assert_eq!(
+        report["rejected"]["near-duplicate-avoid"], 1,
+        "{:#}",
+        report["rejected"]
+    );
+}

@@ -1,0 +1,126 @@
+//! `synthcti eval` and `synthcti export` end to end on small data (no LLM arm: the LLM path
+//! is covered by tests/augment.rs; here the pipeline arm is ATT&CK procedures).
+
+use std::collections::HashSet;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn synthcti() -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("synthcti"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn eval_writes_table_plot_and_avoid_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let o = synthcti()
+        .args([
+            "eval",
+            "--input",
+            "data/tram2_single_label.json",
+            "--output",
+        ])
+        .arg(&out)
+        .args([
+            "--arms",
+            "oversample,eda,procedures",
+            "--ratios",
+            "0,1",
+            "--folds",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "results.md",
+        "results.csv",
+        "results.json",
+        "plot.png",
+        "plot.svg",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let png = std::fs::read(out.join("plot.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let arms: HashSet<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["arm"].as_str().unwrap())
+        .collect();
+    assert_eq!(arms, HashSet::from(["oversample", "eda", "procedures"]));
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| procedures | 1 |"), "{md}");
+    assert!(md.contains("filter rejections over all folds"), "{md}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 2);
+}
+
+#[test]
+fn export_keeps_added_rows_in_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let aug = dir.path().join("aug");
+    let st = synthcti()
+        .args([
+            "augment",
+            "--no-progress",
+            "--source",
+            "procedures",
+            "--input",
+            "data/tram2_single_label.json",
+        ])
+        .args(["--technique", "T1012", "--technique", "T1068", "--output"])
+        .arg(&aug)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = dir.path().join("export");
+    let o = synthcti()
+        .args(["export", "--to", "chat-jsonl", "--input"])
+        .arg(aug.join("augmented.jsonl"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        summary["added_rows"]["train"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert_eq!(summary["added_rows"]["validation"], 0);
+    assert_eq!(summary["added_rows"]["test"], 0);
+    let first = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let roles: Vec<&str> = line["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, vec!["system", "user", "assistant"]);
+    let added: HashSet<String> = std::fs::read_to_string(aug.join("augmented.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["origin"] != "original")
+        .map(|v| v["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!added.is_empty());
+    for split in ["validation", "test"] {
+        for l in std::fs::read_to_string(out.join(format!("{split}.jsonl")))
+            .unwrap()
+            .lines()
+        {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let user = v["messages"][1]["content"].as_str().unwrap();
+            assert!(!added.contains(user), "added row in {split}: {user}");
+        }
+    }
+}
