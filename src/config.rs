@@ -10,7 +10,7 @@ use crate::cluster::ClusterParams;
 use crate::data::ReadOptions;
 use crate::embed::EmbedConfig;
 use crate::filter::FilterParams;
-use crate::llm::LlmConfig;
+use crate::llm::{LlmConfig, LocalServerConfig};
 use crate::stats::UnderPolicy;
 
 /// Configuration errors.
@@ -196,6 +196,8 @@ pub struct Config {
     pub generate: GenerateConfig,
     /// The LLM endpoint and sampling.
     pub llm: LlmConfig,
+    /// The local llama-server started when `llm.base_url` is unset.
+    pub local: LocalServerConfig,
     /// Filters.
     pub filter: FilterParams,
 }
@@ -220,6 +222,9 @@ impl Config {
             .check()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.llm
+            .check()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.local
             .check()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let g = &self.generate;

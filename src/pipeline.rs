@@ -25,7 +25,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::filter::{FilterIndex, RejectReason};
 use crate::journal::{Journal, JournalError, RequestOutcome};
 use crate::llm::{
-    ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, LocalServerConfig, parse_sentences,
+    ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, parse_sentences,
 };
 use crate::output::{
     LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_file,
@@ -757,7 +757,7 @@ async fn generate(
     let base_url = match &cfg.llm.base_url {
         Some(u) => u.clone(),
         None => {
-            let server = LocalServer::start(&LocalServerConfig::default()).await?;
+            let server = LocalServer::start(&cfg.local).await?;
             let url = server.base_url().to_string();
             _server = server;
             url
