@@ -65,7 +65,8 @@ fn augment_end_to_end_with_the_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "[generate]\nmax_requests_factor = 8.0\n").unwrap();
+    // One server thread: other tests share the CPU (see LocalServerConfig::threads).
+    std::fs::write(&cfg, "[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n").unwrap();
     let status = bin()
         .args(["--input", TINY, "--output"])
         .arg(&out)

@@ -52,10 +52,12 @@ pub struct LocalServerConfig {
     pub slots: usize,
     /// Context tokens per slot (default 2048); the server gets `slots × ctx_per_slot`.
     pub ctx_per_slot: u32,
-    /// Generation and batch threads (`-t`/`-tb`). Default: one less than the available
-    /// CPUs, between 1 and 4. ggml's threads spin at barriers, so using every core collapses
-    /// when anything else runs: on the 2-core box with load ~7, 64 tokens took 14-15 s with
-    /// `-t 2` and 1.0-1.3 s with `-t 1` (4 parallel requests: 7.2 s vs 2.9-3.2 s).
+    /// Generation and batch threads (`-t`/`-tb`). Default: the available CPUs, between 1
+    /// and 4: during `augment` synthcti itself mostly waits, and on the idle 2-core box a
+    /// 30-request run took 23.2 s with `-t 2` against 41.2 s with `-t 1`. ggml's threads
+    /// spin at barriers, though, so when other work shares the CPU set `threads = 1`
+    /// (`[local]` section): with load ~7, 64 tokens took 14-15 s with `-t 2` and 1.0-1.3 s
+    /// with `-t 1`.
     pub threads: Option<usize>,
     /// Seconds to wait for `/health` to answer 200 (default 120).
     pub start_timeout_secs: f64,
@@ -516,10 +518,10 @@ fn terminate(child: &mut Child) -> Option<ExitStatus> {
     child.wait().ok()
 }
 
-/// One less than the available CPUs, between 1 and 4 (see [`LocalServerConfig::threads`]).
+/// The available CPUs, between 1 and 4 (see [`LocalServerConfig::threads`]).
 fn default_threads() -> usize {
     std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
+        .map_or(1, |n| n.get())
         .clamp(1, 4)
 }
 
