@@ -134,6 +134,17 @@ impl From<UnderPolicy> for String {
     }
 }
 
+/// The answer shape a template asks for (templates read it as `output`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputShape {
+    /// A JSON array of strings.
+    #[default]
+    Json,
+    /// One sentence per line.
+    Lines,
+}
+
 /// Generation knobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -149,6 +160,11 @@ pub struct GenerateConfig {
     pub template: Option<String>,
     /// Sentences asked per request; default 1 for the local model, 5 for a remote endpoint.
     pub sentences_per_request: Option<usize>,
+    /// The answer shape asked for when several sentences are requested.
+    pub output: OutputShape,
+    /// With `output = "json"`, also send a JSON schema (`response_format`) that forces an
+    /// array of exactly n strings (OpenAI, vLLM and llama-server support it).
+    pub json_schema: bool,
     /// Ask for this many times the missing rows in a round, to cover rejects.
     pub overask: f64,
     /// Attempt budget: at most this many times the needed requests per cluster.
@@ -169,6 +185,8 @@ impl Default for GenerateConfig {
             techniques: Vec::new(),
             template: None,
             sentences_per_request: None,
+            output: OutputShape::Json,
+            json_schema: false,
             overask: 1.5,
             max_requests_factor: 4.0,
             examples_per_prompt: 2,

@@ -19,14 +19,12 @@ use crate::catalog::{Catalog, Procedures};
 use crate::cluster::{
     Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean,
 };
-use crate::config::{Config, ConfigError, Target};
+use crate::config::{Config, ConfigError, OutputShape, Target};
 use crate::data::{DataError, Dataset, Origin, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, Embedder};
-use crate::filter::{FilterIndex, RejectReason};
+use crate::filter::{FilterIndex, RejectReason, Scores};
 use crate::journal::{Journal, JournalError, RequestOutcome};
-use crate::llm::{
-    ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, parse_sentences,
-};
+use crate::llm::{ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, parse_sentences};
 use crate::output::{
     LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_file,
 };
@@ -301,6 +299,50 @@ pub struct AugmentOptions {
     pub progress: bool,
 }
 
+/// A candidate the filters turned down, kept for inspection (`rejected.jsonl`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RejectedRow {
+    /// Technique it was written for.
+    pub label: String,
+    /// `synthetic` or `attack-procedure`.
+    pub origin: Origin,
+    /// The candidate text (as parsed, before normalisation).
+    pub text: String,
+    /// Why it was rejected (`RejectReason` name, or `over-target`).
+    pub reason: String,
+    /// Filter scores, when it got as far as the embedding checks.
+    pub scores: Option<Scores>,
+}
+
+/// The outcome of [`augment_dataset`].
+pub struct Augmented {
+    /// Accepted rows: technique order (rarest first), cluster order, acceptance order.
+    pub rows: Vec<NewRow>,
+    /// Rejected candidates with their reason.
+    pub rejected: Vec<RejectedRow>,
+    /// The run report.
+    pub report: RunReport,
+}
+
+/// Counts a rejection in the technique's report and keeps the row.
+fn reject(
+    report: &mut TechniqueReport,
+    log: &mut Vec<RejectedRow>,
+    origin: Origin,
+    text: &str,
+    reason: &str,
+    scores: Option<Scores>,
+) {
+    *report.rejected.entry(reason.to_string()).or_default() += 1;
+    log.push(RejectedRow {
+        label: report.id.clone(),
+        origin,
+        text: text.to_string(),
+        reason: reason.to_string(),
+        scores,
+    });
+}
+
 /// Generation state of one cluster.
 struct ClusterJob<'a> {
     tech: usize,
@@ -354,8 +396,11 @@ pub async fn augment(
     let t = Instant::now();
     let (dataset, stats) = load(input, cfg, &catalog)?;
     let read = t.elapsed().as_secs_f64();
-    let (new_rows, mut report) =
-        augment_dataset(dataset.clone(), stats, cfg, opts, embedder).await?;
+    let Augmented {
+        rows: new_rows,
+        rejected,
+        mut report,
+    } = augment_dataset(dataset.clone(), stats, cfg, opts, embedder).await?;
     report.stage_seconds.insert("read".into(), read);
     if !opts.dry_run {
         let t = Instant::now();
@@ -373,6 +418,12 @@ pub async fn augment(
             &dir.join("augmented.jsonl"),
             &jsonl_bytes(&dataset.samples, &new_rows),
         )?;
+        let mut lines = Vec::new();
+        for r in &rejected {
+            lines.extend(serde_json::to_vec(r).unwrap_or_default());
+            lines.push(b'\n');
+        }
+        write_file(&dir.join("rejected.jsonl"), &lines)?;
         report
             .stage_seconds
             .insert("write".into(), t.elapsed().as_secs_f64());
@@ -394,7 +445,7 @@ pub async fn augment_dataset(
     cfg: &Config,
     opts: &AugmentOptions,
     embedder: &mut dyn Embedder,
-) -> Result<(Vec<NewRow>, RunReport), PipelineError> {
+) -> Result<Augmented, PipelineError> {
     cfg.check()?;
     let started = Instant::now();
     let catalog = Catalog::bundled();
@@ -434,6 +485,7 @@ pub async fn augment_dataset(
 
     // Jobs, one per cluster, with their share of the technique's target.
     let mut reports: Vec<TechniqueReport> = Vec::new();
+    let mut rejected: Vec<RejectedRow> = Vec::new();
     let mut jobs: Vec<ClusterJob> = Vec::new();
     for (ti, tc) in prep.clusters.iter().enumerate() {
         let sizes: Vec<usize> = tc.clusters.iter().map(|c| c.members.len()).collect();
@@ -508,16 +560,24 @@ pub async fn augment_dataset(
                 used[i] = true;
                 let r = &mut reports[ti];
                 r.candidates += 1;
+                let origin = Origin::AttackProcedure;
                 let text = match filter.pre_check(texts[i], &tc.technique) {
                     Ok(t) => t,
                     Err(reason) => {
-                        *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                        reject(r, &mut rejected, origin, texts[i], reason.as_str(), None);
                         continue;
                     }
                 };
                 let (verdict, scores) = filter.check_embedded(emb.row(i), &tc.technique);
                 if let Err(reason) = verdict {
-                    *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                    reject(
+                        r,
+                        &mut rejected,
+                        origin,
+                        &text,
+                        reason.as_str(),
+                        Some(scores),
+                    );
                     continue;
                 }
                 filter.accept(&text, emb.row(i).to_owned());
@@ -562,6 +622,7 @@ pub async fn augment_dataset(
             &mut jobs,
             &mut reports,
             &mut filter,
+            &mut rejected,
             embedder,
             &mut report,
         )
@@ -594,7 +655,11 @@ pub async fn augment_dataset(
     report.techniques = reports;
     report.stage_seconds = stage_seconds;
     report.wall_seconds = started.elapsed().as_secs_f64();
-    Ok((new_rows, report))
+    Ok(Augmented {
+        rows: new_rows,
+        rejected,
+        report,
+    })
 }
 
 /// The LLM stage: plans requests per cluster in rounds, asks the journal then the endpoint,
@@ -608,6 +673,7 @@ async fn generate(
     jobs: &mut [ClusterJob<'_>],
     reports: &mut [TechniqueReport],
     filter: &mut FilterIndex,
+    rejected: &mut Vec<RejectedRow>,
     embedder: &mut dyn Embedder,
     report: &mut RunReport,
 ) -> Result<(), PipelineError> {
@@ -695,6 +761,10 @@ async fn generate(
                         .collect(),
                     examples: example_ids.iter().map(text).collect(),
                     n: per_request,
+                    output: match gen_cfg.output {
+                        OutputShape::Json => "json".into(),
+                        OutputShape::Lines => "lines".into(),
+                    },
                 };
                 let messages = template.render(&ctx)?;
                 let seed = request_seed(
@@ -703,10 +773,19 @@ async fn generate(
                     job.cluster.index,
                     slot,
                 );
+                let json_schema = (gen_cfg.json_schema && gen_cfg.output == OutputShape::Json)
+                    .then(|| {
+                        serde_json::json!({
+                            "type": "array",
+                            "items": {"type": "string", "minLength": 20, "maxLength": 400},
+                            "minItems": per_request,
+                            "maxItems": per_request,
+                        })
+                    });
                 let request = ChatRequest {
                     messages,
                     seed,
-                    json_schema: None,
+                    json_schema,
                 };
                 let key = request_key(llm_cfg, &request);
                 out.push(Planned {
@@ -724,21 +803,33 @@ async fn generate(
     };
 
     if opts.dry_run {
+        // The first round (over-asked); later rounds only replace rejects, up to the budget.
         let planned = plan_round(jobs)?;
-        let mut tokens = 0u64;
+        let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
         for p in &planned {
             let chars: usize = p.request.messages.iter().map(|m| m.content.len()).sum();
-            tokens += (chars / 4) as u64 + u64::from(cfg.llm.max_tokens);
+            prompt_tokens += (chars / 4) as u64;
+            completion_tokens += u64::from(llm_cfg.max_tokens);
             *report
                 .planned_requests
                 .entry(technique_ctx[jobs[p.job].tech].id.clone())
                 .or_default() += 1;
         }
-        report.estimated_tokens = tokens;
-        report.estimated_cost = cfg
-            .llm
-            .price_per_1k_prompt
-            .map(|p| p * tokens as f64 / 1000.0);
+        for job in jobs.iter() {
+            *report
+                .request_budget
+                .entry(technique_ctx[job.tech].id.clone())
+                .or_default() += job.budget;
+        }
+        report.estimated_tokens = prompt_tokens + completion_tokens;
+        report.estimated_cost = match (llm_cfg.price_per_1k_prompt, llm_cfg.price_per_1k_completion)
+        {
+            (None, None) => None,
+            (p, c) => Some(
+                p.unwrap_or(0.0) * prompt_tokens as f64 / 1000.0
+                    + c.unwrap_or(0.0) * completion_tokens as f64 / 1000.0,
+            ),
+        };
         return Ok(());
     }
 
@@ -818,17 +909,17 @@ async fn generate(
                 continue;
             };
             let parsed = parse_sentences(text);
-            for _ in &parsed.rejects {
+            let origin = Origin::Synthetic;
+            for bad in &parsed.rejects {
                 r.candidates += 1;
-                *r.rejected
-                    .entry(RejectReason::Unparseable.as_str().into())
-                    .or_default() += 1;
+                let reason = RejectReason::Unparseable.as_str();
+                reject(r, rejected, origin, &bad.text, reason, None);
             }
             for s in parsed.sentences {
                 r.candidates += 1;
                 match filter.pre_check(&s, &technique_ctx[jobs[p.job].tech].id) {
                     Ok(text) => candidates.push(Candidate { plan: pi, text }),
-                    Err(reason) => *r.rejected.entry(reason.as_str().into()).or_default() += 1,
+                    Err(reason) => reject(r, rejected, origin, &s, reason.as_str(), None),
                 }
             }
         }
@@ -839,14 +930,15 @@ async fn generate(
             let job = &mut jobs[p.job];
             let technique = &technique_ctx[job.tech].id;
             let r = &mut reports[job.tech];
+            let origin = Origin::Synthetic;
             if job.need() == 0 {
-                *r.rejected.entry("over-target".into()).or_default() += 1;
+                reject(r, rejected, origin, &c.text, "over-target", None);
                 continue;
             }
             // Accepted earlier in this same round by a near copy? check_embedded sees it.
             let (verdict, scores) = filter.check_embedded(emb.row(ci), technique);
             if let Err(reason) = verdict {
-                *r.rejected.entry(reason.as_str().into()).or_default() += 1;
+                reject(r, rejected, origin, &c.text, reason.as_str(), Some(scores));
                 continue;
             }
             filter.accept(&c.text, emb.row(ci).to_owned());

@@ -77,6 +77,8 @@ pub struct PromptContext {
     pub examples: Vec<String>,
     /// How many sentences to write.
     pub n: usize,
+    /// The answer shape: `json` (an array of strings) or `lines` (one per line).
+    pub output: String,
 }
 
 /// The technique part of the context.
@@ -231,6 +233,7 @@ mod tests {
                 "APT28 used Mimikatz.".into(),
             ],
             n: 5,
+            output: "json".into(),
         }
     }
 
@@ -260,6 +263,15 @@ mod tests {
         assert!(u.contains("T1003") && u.contains("- It dumped LSASS memory."));
         assert!(u.contains("APT28 used Mimikatz.") && u.contains("JSON array of 5 strings"));
         assert!(!u.contains("Already written"));
+        let lines = PromptContext {
+            output: "lines".into(),
+            ..ctx()
+        };
+        let m = PromptTemplate::load("remote-json")
+            .unwrap()
+            .render(&lines)
+            .unwrap();
+        assert!(m[1].content.contains("one sentence per line") && !m[1].content.contains("JSON"));
     }
 
     #[test]

@@ -109,8 +109,10 @@ pub struct RunReport {
     pub stage_seconds: BTreeMap<String, f64>,
     /// Wall seconds of the whole run.
     pub wall_seconds: f64,
-    /// Dry run: planned requests per technique.
+    /// Dry run: requests of the first round per technique.
     pub planned_requests: BTreeMap<String, usize>,
+    /// Dry run: most requests per technique (the attempt budget).
+    pub request_budget: BTreeMap<String, usize>,
     /// Dry run: estimated prompt + completion tokens.
     pub estimated_tokens: u64,
     /// Dry run: estimated cost.
@@ -174,14 +176,22 @@ impl RunReport {
             );
         }
         if !self.planned_requests.is_empty() {
-            let _ = writeln!(o, "\n## Plan\n");
-            let _ = writeln!(o, "| technique | requests |\n|---|---:|");
+            let _ = writeln!(o, "\n## Plan (no LLM called)\n");
+            let _ = writeln!(
+                o,
+                "| technique | first-round requests | at most |\n|---|---:|---:|"
+            );
             for (t, n) in &self.planned_requests {
-                let _ = writeln!(o, "| {t} | {n} |");
+                let budget = self.request_budget.get(t).copied().unwrap_or(0);
+                let _ = writeln!(o, "| {t} | {n} | {budget} |");
             }
-            let _ = writeln!(o, "\nestimated tokens: {}", self.estimated_tokens);
+            let _ = writeln!(
+                o,
+                "\nestimated tokens of the first round (prompt + max completion): {}",
+                self.estimated_tokens
+            );
             if let Some(c) = self.estimated_cost {
-                let _ = writeln!(o, "estimated cost: {c:.4}");
+                let _ = writeln!(o, "estimated cost of the first round: {c:.4}");
             }
         }
         let _ = writeln!(o, "\n## Clusters (sentences nearest each centroid)\n");

@@ -66,7 +66,11 @@ fn augment_end_to_end_with_the_local_model() {
     let out = dir.path().join("out");
     let cfg = dir.path().join("c.toml");
     // One server thread: other tests share the CPU (see LocalServerConfig::threads).
-    std::fs::write(&cfg, "[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n",
+    )
+    .unwrap();
     let status = bin()
         .args(["--input", TINY, "--output"])
         .arg(&out)
@@ -219,7 +223,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("## Plan"), "{stdout}");
+    assert!(stdout.contains("## Plan (no LLM called)"), "{stdout}");
     assert!(
         stdout.contains("| T1557.001 |") && stdout.contains("estimated tokens"),
         "{stdout}"

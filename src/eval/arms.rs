@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, Source};
 use crate::data::{Columns, Dataset, Format, LabelReport, RawRows, Sample};
 use crate::embed::Embedder;
-use crate::pipeline::{AugmentOptions, augment_dataset};
+use crate::pipeline::{AugmentOptions, Augmented, augment_dataset};
 use crate::stats::dataset_stats;
 
 /// An arm that runs the augmentation pipeline on each training fold.
@@ -151,7 +151,7 @@ impl Augmenter for PipelineArm {
             .map_err(|e| err(format!("{}: {e}", opts.output_dir.display())))?;
         let embedder = self.embedder.as_mut();
         let runtime = self.runtime.clone();
-        let (rows, report) = tokio::task::block_in_place(|| {
+        let Augmented { rows, report, .. } = tokio::task::block_in_place(|| {
             runtime.block_on(augment_dataset(dataset, stats, &cfg, &opts, embedder))
         })
         .map_err(|e| err(e.to_string()))?;
