@@ -28,6 +28,19 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+fn read_report(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn rejected_total(technique: &Value) -> u64 {
+    technique["rejected"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum()
+}
+
 fn synthetic(rows: &[Value]) -> Vec<&Value> {
     rows.iter().filter(|r| r["origin"] != "original").collect()
 }
@@ -89,8 +102,7 @@ fn augment_end_to_end_with_the_local_model() {
     ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: Value = read_report(&out);
     let techniques = report["techniques"].as_array().unwrap();
     assert_eq!(
         techniques
@@ -107,16 +119,8 @@ fn augment_end_to_end_with_the_local_model() {
             t["after"].as_u64().unwrap(),
             t["before"].as_u64().unwrap() + n
         );
-        let rejected: u64 = t["rejected"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
-        assert!(
-            t["candidates"].as_u64().unwrap()
-                >= n + rejected - t["rejected"]["over-target"].as_u64().unwrap_or(0)
-        );
+        // every candidate is either accepted or rejected with a reason
+        assert_eq!(t["candidates"].as_u64().unwrap(), n + rejected_total(t));
         added += n;
     }
     assert!(
@@ -178,18 +182,12 @@ fn procedures_source_adds_real_attack_examples_without_any_llm() {
     let added = synthetic(&rows);
     // to-median: median of 4, 8, 20, 20 is 14 → at most T1557.001 +10, T1072 +6; T1072 has 8
     // procedure examples, T1557.001 has 7 that all sit nearer another technique's centroid.
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: Value = read_report(&out);
     assert!(report["llm"].is_null());
     let t = &report["techniques"];
     assert_eq!(t[0]["id"], "T1557.001");
     assert_eq!(t[0]["added_procedures"], 0);
-    let rejected: u64 = t[0]["rejected"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    let rejected = rejected_total(&t[0]);
     assert_eq!((t[0]["candidates"].as_u64(), rejected), (Some(7), 7));
     assert_eq!(t[1]["added_procedures"], 6);
     assert_eq!(added.len(), 6);
@@ -267,8 +265,7 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
     })
     .await
     .unwrap();
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(status.join("report.json")).unwrap()).unwrap();
+    let report: Value = read_report(&status);
     let llm = &report["llm"];
     assert!(llm["retries"].as_u64().unwrap() >= 1, "{llm}");
     assert_eq!(report["accepted"], 6, "{report:#}");
@@ -341,8 +338,7 @@ async fn resume_after_kill_gives_the_same_rows() {
     let rows_b = read_jsonl(&b.join("augmented.jsonl"));
     assert_eq!(synthetic(&rows_a).len(), 24);
     assert_eq!(rows_a, rows_b, "resumed run equals the uninterrupted one");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(b.join("report.json")).unwrap()).unwrap();
+    let report: Value = read_report(&b);
     assert!(report["llm"]["replayed"].as_u64().unwrap() >= 1);
     let texts: std::collections::HashSet<&str> = synthetic(&rows_b)
         .iter()
@@ -389,8 +385,7 @@ fn avoid_filter_removes_planted_test_duplicates() {
             .any(|t| t.contains("PDQ Deploy to move AvosLocker")),
         "{texts:?}"
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: Value = read_report(&out);
     assert_eq!(
         report["rejected"]["exact-duplicate-avoid"], 1,
         "{:#}",
