@@ -274,6 +274,26 @@ impl Config {
         Ok(self)
     }
 
+    /// Fills in the defaults that depend on the endpoint, so that the recorded configuration
+    /// shows what really ran: for the local model (no `llm.base_url`) the `local-one`
+    /// template, one sentence per request, and llama.cpp's `repeat_penalty = 1.1` and
+    /// `cache_prompt = false` (answers must not depend on what the server served before);
+    /// for a remote endpoint the `remote-json` template and five sentences per request.
+    pub fn resolved(mut self) -> Self {
+        let local = self.llm.base_url.is_none();
+        let g = &mut self.generate;
+        g.template
+            .get_or_insert_with(|| if local { "local-one" } else { "remote-json" }.into());
+        g.sentences_per_request
+            .get_or_insert(if local { 1 } else { 5 });
+        if local {
+            let extra = &mut self.llm.extra_body;
+            extra.entry("repeat_penalty").or_insert(1.1.into());
+            extra.entry("cache_prompt").or_insert(false.into());
+        }
+        self
+    }
+
     /// The configuration as TOML (recorded in reports).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# not serialisable: {e}"))
@@ -299,6 +319,22 @@ mod tests {
         let back: Config = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
         c.check().unwrap();
+    }
+
+    #[test]
+    fn resolution_records_endpoint_defaults() {
+        let local = Config::default().resolved();
+        assert_eq!(local.generate.template.as_deref(), Some("local-one"));
+        assert_eq!(local.generate.sentences_per_request, Some(1));
+        assert_eq!(local.llm.extra_body["cache_prompt"], false);
+        assert!(local.to_toml().contains("repeat_penalty = 1.1"));
+        let mut remote = Config::default();
+        remote.llm.base_url = Some("https://api.openai.com/v1".into());
+        remote.generate.sentences_per_request = Some(3);
+        let remote = remote.resolved();
+        assert_eq!(remote.generate.template.as_deref(), Some("remote-json"));
+        assert_eq!(remote.generate.sentences_per_request, Some(3));
+        assert!(remote.llm.extra_body.is_empty());
     }
 
     #[test]

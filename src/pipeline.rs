@@ -447,6 +447,7 @@ pub async fn augment_dataset(
     embedder: &mut dyn Embedder,
 ) -> Result<Augmented, PipelineError> {
     cfg.check()?;
+    let cfg = &cfg.clone().resolved();
     let started = Instant::now();
     let catalog = Catalog::bundled();
     let gen_cfg = &cfg.generate;
@@ -678,29 +679,10 @@ async fn generate(
     report: &mut RunReport,
 ) -> Result<(), PipelineError> {
     let gen_cfg = &cfg.generate;
-    let local = cfg.llm.base_url.is_none();
-    // The local default: llama.cpp sampling that suits SmolLM2 (LLM.md), and no prompt cache
-    // so that answers do not depend on what the server served before.
-    let mut llm_cfg = cfg.llm.clone();
-    if local {
-        llm_cfg
-            .extra_body
-            .entry("repeat_penalty")
-            .or_insert(1.1.into());
-        llm_cfg
-            .extra_body
-            .entry("cache_prompt")
-            .or_insert(false.into());
-    }
-    let llm_cfg = &llm_cfg;
-    let template = PromptTemplate::load(gen_cfg.template.as_deref().unwrap_or(if local {
-        "local-one"
-    } else {
-        "remote-json"
-    }))?;
-    let per_request = gen_cfg
-        .sentences_per_request
-        .unwrap_or(if local { 1 } else { 5 });
+    let llm_cfg = &cfg.llm;
+    // `resolved()` has filled these in.
+    let template = PromptTemplate::load(gen_cfg.template.as_deref().unwrap_or("local-one"))?;
+    let per_request = gen_cfg.sentences_per_request.unwrap_or(1);
     report.template = Some((template.name().to_string(), template.hash().to_string()));
     for job in jobs.iter_mut() {
         let need = job.need();
