@@ -126,6 +126,16 @@ pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
     out
 }
 
+/// Any serialisable items as JSON Lines.
+pub fn jsonl_of<T: Serialize>(items: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        out.extend(serde_json::to_vec(item).unwrap_or_default());
+        out.push(b'\n');
+    }
+    out
+}
+
 /// The group written for new rows in formats that need one (e.g. TRAM's `doc_title`).
 pub fn new_row_group(origin: Origin) -> String {
     format!("synthcti:{}", origin.as_str())

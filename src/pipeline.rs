@@ -26,7 +26,7 @@ use crate::filter::{FilterIndex, RejectReason, Scores};
 use crate::journal::{Journal, JournalError, RequestOutcome};
 use crate::llm::{ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, parse_sentences};
 use crate::output::{
-    LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, native_bytes, write_file,
+    LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, jsonl_of, native_bytes, write_file,
 };
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{ClusterSummary, LlmUsage, RunReport, TechniqueReport};
@@ -418,12 +418,7 @@ pub async fn augment(
             &dir.join("augmented.jsonl"),
             &jsonl_bytes(&dataset.samples, &new_rows),
         )?;
-        let mut lines = Vec::new();
-        for r in &rejected {
-            lines.extend(serde_json::to_vec(r).unwrap_or_default());
-            lines.push(b'\n');
-        }
-        write_file(&dir.join("rejected.jsonl"), &lines)?;
+        write_file(&dir.join("rejected.jsonl"), &jsonl_of(&rejected))?;
         report
             .stage_seconds
             .insert("write".into(), t.elapsed().as_secs_f64());
@@ -432,7 +427,6 @@ pub async fn augment(
         write_file(&dir.join("report.json"), &json)?;
         write_file(&dir.join("report.md"), report.to_markdown().as_bytes())?;
     }
-    report.input = input.display().to_string();
     Ok(report)
 }
 
