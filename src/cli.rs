@@ -153,7 +153,7 @@ pub struct InputArgs {
     /// Label column of generic CSV/JSONL (default `label`).
     #[arg(long)]
     pub label_col: Option<String>,
-    /// Group (report) column, used for leak-free splits (default `doc_title` if present).
+    /// Group (report) column, used for leak-free splits (default `doc_title`, else `group`, if present).
     #[arg(long)]
     pub group_col: Option<String>,
     /// CTI-to-MITRE label level.

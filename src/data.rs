@@ -112,7 +112,7 @@ pub struct ReadOptions {
     pub text_col: Option<String>,
     /// Label column of generic CSV/JSONL (default `label`).
     pub label_col: Option<String>,
-    /// Group (report) column; default `doc_title` when the file has one.
+    /// Group (report) column; default `doc_title`, else `group`, when the file has one.
     pub group_col: Option<String>,
     /// CTI-to-MITRE label level.
     pub cti_level: CtiLevel,
@@ -550,7 +550,8 @@ fn json_columns(opts: &ReadOptions, first: Option<&Value>) -> Columns {
         group: opts
             .group_col
             .clone()
-            .or_else(|| has("doc_title").then(|| "doc_title".into())),
+            .or_else(|| has("doc_title").then(|| "doc_title".into()))
+            .or_else(|| has("group").then(|| "group".into())),
     }
 }
 
@@ -729,7 +730,8 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
             group: opts
                 .group_col
                 .clone()
-                .or_else(|| find("doc_title").map(|_| "doc_title".into())),
+                .or_else(|| find("doc_title").map(|_| "doc_title".into()))
+                .or_else(|| find("group").map(|_| "group".into())),
         },
     };
     let need = |name: &str| {

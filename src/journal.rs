@@ -146,8 +146,15 @@ impl Journal {
     }
 
     /// The recorded outcome of a request, if it finished in an earlier run.
+    ///
+    /// Only answers are replayed: a request that failed (endpoint down, bad key) is asked
+    /// again, so fixing the cause and resuming fills the gap.
     pub fn lookup(&mut self, key: &str) -> Option<RequestOutcome> {
-        let hit = self.requests.get(key).cloned();
+        let hit = self
+            .requests
+            .get(key)
+            .filter(|o| matches!(o, RequestOutcome::Answered { .. }))
+            .cloned();
         if hit.is_some() {
             self.replayed += 1;
         }
@@ -171,13 +178,16 @@ impl Journal {
             })
     }
 
-    /// Records a finished request (skipped when it is already recorded).
+    /// Records a finished request (skipped when its answer is already recorded).
     pub fn record_request(
         &mut self,
         key: &str,
         outcome: &RequestOutcome,
     ) -> Result<(), JournalError> {
-        if self.requests.contains_key(key) {
+        if matches!(
+            self.requests.get(key),
+            Some(RequestOutcome::Answered { .. })
+        ) {
             return Ok(());
         }
         self.requests.insert(key.to_string(), outcome.clone());
@@ -217,6 +227,24 @@ mod tests {
             completion_tokens: 5,
             attempts: 1,
         }
+    }
+
+    #[test]
+    fn failures_are_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&p, false, false).unwrap();
+        let failed = RequestOutcome::Failed {
+            error: "HTTP 401".into(),
+        };
+        j.record_request("k", &failed).unwrap();
+        drop(j);
+        let mut j = Journal::open(&p, true, false).unwrap();
+        assert_eq!(j.lookup("k"), None);
+        j.record_request("k", &answered("late")).unwrap();
+        drop(j);
+        let mut j = Journal::open(&p, true, false).unwrap();
+        assert_eq!(j.lookup("k"), Some(answered("late")));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array1, Array2, Axis};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Catalog, Procedures};
+use crate::catalog::{Catalog, Procedures, Resolution, normalize_technique_id};
 use crate::cluster::{
     Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean,
 };
@@ -169,7 +169,20 @@ pub fn prepare_dataset(
             .collect()
     } else {
         let counts = label_counts(&dataset.samples);
-        for id in only {
+        // Same spelling rules as the data: upper-cased, revoked ids remapped, no repeats.
+        let catalog = Catalog::bundled();
+        let mut wanted: Vec<String> = Vec::new();
+        for raw in only {
+            let id = normalize_technique_id(raw).unwrap_or_else(|| raw.trim().to_string());
+            let id = match catalog.resolve(&id) {
+                Resolution::Remapped(to) => to,
+                _ => id,
+            };
+            if !wanted.contains(&id) {
+                wanted.push(id);
+            }
+        }
+        for id in &wanted {
             if !counts.contains_key(id) {
                 return Err(PipelineError::NoSuchTechnique {
                     path: input.clone(),
@@ -183,7 +196,7 @@ pub fn prepare_dataset(
                 });
             }
         }
-        only.to_vec()
+        wanted
     };
 
     let t = Instant::now();
@@ -683,7 +696,9 @@ async fn generate(
         job.budget = if need == 0 {
             0
         } else {
-            ((need as f64 / per_request as f64) * gen_cfg.max_requests_factor).ceil() as usize
+            // factor × the requests the need takes (at least one)
+            ((need as f64 / per_request as f64).ceil() * gen_cfg.max_requests_factor).ceil()
+                as usize
         };
     }
     let samples = &prep.dataset.samples;

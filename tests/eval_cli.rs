@@ -90,6 +90,32 @@ fn export_keeps_added_rows_in_train() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // augmented.jsonl's `group` keeps reports whole: no report on two sides of the split
+    let flat = dir.path().join("flat");
+    let st = synthcti()
+        .args(["export", "--to", "jsonl", "--input"])
+        .arg(aug.join("augmented.jsonl"))
+        .arg("--output")
+        .arg(&flat)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let mut split_of: std::collections::HashMap<String, String> = Default::default();
+    for l in std::fs::read_to_string(flat.join("dataset.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if let Some(g) = v["group"].as_str() {
+            let split = v["split"].as_str().unwrap().to_string();
+            assert_eq!(
+                split_of.entry(g.to_string()).or_insert(split.clone()),
+                &split,
+                "{g}"
+            );
+        }
+    }
+    assert!(split_of.len() > 100, "groups read back: {}", split_of.len());
     assert!(
         summary["added_rows"]["train"].as_u64().unwrap() > 0,
         "{summary}"
