@@ -23,3 +23,19 @@ pub mod pipeline;
 pub mod prompt;
 pub mod report;
 pub mod stats;
+
+/// An error and its causes on one line, `outer: inner: ...` (causes already quoted by the
+/// outer message are not repeated).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,5 +1,6 @@
 //! [`FastEmbedder`]: fastembed + ONNX Runtime, batches sorted by token count.
 
+use crate::error_chain;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -337,21 +338,6 @@ fn load_named(name: &str, cfg: &EmbedConfig) -> Result<(TextEmbedding, String), 
         cause: error_chain(&e),
     })?;
     Ok((model, model_id))
-}
-
-/// An error and its causes, `outer: inner: ...`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Finds a fastembed model by enum name (`BGESmallENV15`) or Hugging Face repo, either

@@ -10,6 +10,7 @@
 //! backoff with seeded jitter, `Retry-After` as a floor via `adjust`), plus a per-attempt
 //! timeout and a semaphore around each attempt.
 
+use crate::error_chain;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -385,21 +386,6 @@ fn map_openai_error(err: OpenAIError) -> LlmError {
         },
         other => LlmError::Transport(other.to_string()),
     }
-}
-
-/// An error and its sources, `: `-joined (reqwest hides "Connection refused" in a source).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !text.contains(&msg) {
-            text.push_str(": ");
-            text.push_str(&msg);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// `Retry-After` in (possibly fractional) seconds, or `retry-after-ms`. The HTTP-date form
