@@ -40,19 +40,10 @@ pub enum TargetRule {
 impl TargetRule {
     /// Rows each label lacks to reach the target (0 for labels at or above it).
     pub fn deficits(&self, train_counts: &BTreeMap<String, usize>) -> BTreeMap<String, f64> {
-        let mut counts: Vec<usize> = train_counts.values().copied().collect();
-        counts.sort_unstable();
+        let counts: Vec<usize> = train_counts.values().copied().collect();
         let target = match *self {
-            _ if counts.is_empty() => 0.0,
-            TargetRule::Median => {
-                let mid = counts.len() / 2;
-                if counts.len() % 2 == 1 {
-                    counts[mid] as f64
-                } else {
-                    (counts[mid - 1] + counts[mid]) as f64 / 2.0
-                }
-            }
-            TargetRule::Max => counts[counts.len() - 1] as f64,
+            TargetRule::Median => crate::stats::median(&counts),
+            TargetRule::Max => counts.iter().copied().max().unwrap_or(0) as f64,
             TargetRule::Fixed(n) => n as f64,
         };
         train_counts
