@@ -101,7 +101,7 @@ fn main() {
     for (name, tfidf, model) in probes.into_iter().filter(|_| sweeps) {
         let config = SweepConfig {
             seeds: seeds.clone(),
-            ratios: vec![0.0, 1.0],
+            ratios: vec![1.0],
             probe: ProbeConfig {
                 features: ProbeFeatures::Tfidf(tfidf),
                 model,
@@ -112,15 +112,8 @@ fn main() {
         let mut eda = EdaAugmenter::default();
         let mut arms: Vec<&mut dyn Augmenter> = vec![&mut oversample, &mut eda];
         let results = run_sweep(&samples, &mut arms, &config, None).expect("sweep");
-        for r in &results.results {
-            if r.ratio == 0.0 && r.arm != "oversample" {
-                continue;
-            }
-            let arm = if r.ratio == 0.0 {
-                "none"
-            } else {
-                r.arm.as_str()
-            };
+        for r in std::iter::once(&results.none).chain(&results.results) {
+            let arm = r.arm.as_str();
             println!(
                 "{:<36} {:<11} {:>15} {:>15} {:>9.3} {:>9.1}",
                 name,

@@ -12,8 +12,10 @@ use crate::data::{CtiLevel, Format, UnknownLabels};
 use crate::embed::{ModelSource, open_embedder};
 use crate::eval::arms::PipelineArm;
 use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
-use crate::eval::probe::ProbeConfig;
-use crate::eval::report::{markdown, write_results};
+use crate::eval::leak::LeakPolicy;
+use crate::eval::probe::{ProbeConfig, ProbeFeatures};
+use crate::eval::report::{folds_csv, markdown, write_results};
+use crate::eval::tfidf::Analyzer;
 use crate::eval::sweep::{SweepConfig, TargetRule, run_sweep};
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
@@ -63,10 +65,42 @@ pub enum ArmKind {
     Both,
 }
 
+impl ArmKind {
+    /// The arm's name in tables and plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oversample => "oversample",
+            Self::Eda => "eda",
+            Self::Procedures => "procedures",
+            Self::Llm => "synthcti-llm",
+            Self::Both => "synthcti-both",
+        }
+    }
+}
+
+/// `char:2-5`, `word:1-2` or `word:1` → a TF-IDF analyzer.
+fn parse_features(s: &str) -> Result<Analyzer, String> {
+    let bad = || format!("{s:?}: expected char:MIN-MAX, word:MIN-MAX or word:N (e.g. char:2-5)");
+    let (kind, range) = s.split_once(':').ok_or_else(bad)?;
+    let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+    let (min_n, max_n): (usize, usize) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if min_n == 0 || max_n < min_n || max_n > 10 {
+        return Err(format!("{s:?}: the n-gram range must satisfy 1 ≤ min ≤ max ≤ 10"));
+    }
+    match kind.trim() {
+        "char" => Ok(Analyzer::Char { min_n, max_n }),
+        "word" => Ok(Analyzer::Word { min_n, max_n }),
+        _ => Err(bad()),
+    }
+}
+
 /// The probe classifier of `synthcti eval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeKind {
-    /// TF-IDF character 2–5-grams + linear SVM.
+    /// TF-IDF (`--features`, default character 2–5-grams) + linear SVM.
     Tfidf,
     /// Sentence embeddings + logistic regression.
     Embedding,
@@ -84,15 +118,34 @@ pub struct EvalArgs {
     /// Output directory: results.md, results.csv, results.json, plot.png, plot.svg.
     #[arg(long, short)]
     pub output: PathBuf,
-    /// Multiples of each label's deficit to the target to add (comma-separated).
+    /// Multiples of each label's deficit to the target to add (comma-separated; 0 is
+    /// `none`, the no-augmentation run every arm is paired with, which always runs).
     #[arg(long, value_delimiter = ',', default_value = "0,0.5,1,2")]
     pub ratios: Vec<f64>,
     /// Folds per seed.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
     /// Split seeds (comma-separated); each gives different folds.
-    #[arg(long, value_delimiter = ',', default_value = "0")]
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     pub seeds: Vec<u64>,
+    /// Smoke run: 3 folds × seed 0 (overrides --folds and --seeds).
+    #[arg(long)]
+    pub quick: bool,
+    /// The arm every other arm is also compared with, paired per fold × seed
+    /// (default: oversample, when it runs).
+    #[arg(long, value_enum)]
+    pub reference_arm: Option<ArmKind>,
+    /// Cap every arm per label, at each ratio, at the fewest rows any arm reached, so
+    /// arms are compared at equal counts (`--match-counts=false`: each arm adds what it can).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub match_counts: bool,
+    /// TF-IDF features of the probe: `char:2-5`, `word:1-2`, `word:1`, … (`kind:min-max`).
+    #[arg(long, default_value = "char:2-5", value_parser = parse_features)]
+    pub features: Analyzer,
+    /// Also write the folds (seed, row, fold, dropped, label, text, group) as CSV, so the
+    /// same folds can be rerun elsewhere (`scripts/sklearn_folds.py`).
+    #[arg(long, value_name = "FILE")]
+    pub save_folds: Option<PathBuf>,
     /// Arms to compare (comma-separated).
     #[arg(
         long,
@@ -391,6 +444,51 @@ fn target_rule(s: &str) -> Result<TargetRule> {
     })
 }
 
+/// The sweep settings of `synthcti eval` (`cfg`: the checked run config).
+fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
+    let (folds, seeds) = if a.quick {
+        (3, vec![0])
+    } else {
+        (a.folds, a.seeds.clone())
+    };
+    let reference_arm = match a.reference_arm {
+        Some(kind) if !a.arms.contains(&kind) => {
+            anyhow::bail!("--reference-arm {} is not among --arms", kind.name())
+        }
+        Some(kind) => Some(kind.name().to_string()),
+        None => a
+            .arms
+            .contains(&ArmKind::Oversample)
+            .then(|| ArmKind::Oversample.name().to_string()),
+    };
+    let probe = match a.probe {
+        ProbeKind::Tfidf => {
+            let mut p = ProbeConfig::tfidf();
+            if let ProbeFeatures::Tfidf(t) = &mut p.features {
+                t.analyzer = a.features;
+            }
+            p
+        }
+        ProbeKind::Embedding => ProbeConfig::embedding(),
+    };
+    Ok(SweepConfig {
+        seeds,
+        folds,
+        drop_test_duplicates: !a.keep_test_duplicates,
+        ratios: a.ratios.clone(),
+        synthetic_weights: a.synthetic_weights.clone(),
+        target: target_rule(&a.target)?,
+        rare_threshold: a.rare_threshold,
+        probe,
+        leak: LeakPolicy {
+            containment: cfg.filter.max_avoid_containment,
+            near_cosine: Some(cfg.filter.near_duplicate),
+        },
+        match_counts: a.match_counts,
+        reference_arm,
+    })
+}
+
 /// `synthcti eval`: the sweep, its files, and the avoid-filter counts of the synthcti arms.
 fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
     let mut cfg = a.input.config()?;
@@ -399,67 +497,53 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
     cfg.embed.progress = false;
     cfg.check()?;
     let (ds, _) = load(&a.input.input, &cfg, catalog)?;
-    let sweep = SweepConfig {
-        seeds: a.seeds.clone(),
-        folds: a.folds,
-        drop_test_duplicates: !a.keep_test_duplicates,
-        ratios: a.ratios.clone(),
-        synthetic_weights: a.synthetic_weights.clone(),
-        target: target_rule(&a.target)?,
-        rare_threshold: a.rare_threshold,
-        probe: match a.probe {
-            ProbeKind::Tfidf => ProbeConfig::tfidf(),
-            ProbeKind::Embedding => ProbeConfig::embedding(),
-        },
-    };
+    let sweep = sweep_config(a, &cfg)?;
+    if let Some(path) = &a.save_folds {
+        let csv = folds_csv(&ds.samples, &sweep)?;
+        crate::output::write_file(path, &csv)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut baselines: Vec<Box<dyn Augmenter>> = Vec::new();
     let mut pipeline_arms: Vec<PipelineArm> = Vec::new();
     let journals = a.output.join("journals");
-    for arm in &a.arms {
-        match arm {
-            ArmKind::Oversample => baselines.push(Box::new(RandomOversampler)),
-            ArmKind::Eda => baselines.push(Box::new(EdaAugmenter::default())),
-            ArmKind::Procedures | ArmKind::Llm | ArmKind::Both => {
-                let (name, source) = match arm {
-                    ArmKind::Procedures => ("procedures", Source::Procedures),
-                    ArmKind::Llm => ("synthcti-llm", Source::Llm),
-                    _ => ("synthcti-both", Source::Both),
-                };
-                let embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
-                pipeline_arms.push(PipelineArm::new(
-                    name,
-                    source,
-                    &cfg,
-                    journals.clone(),
-                    embedder,
-                )?);
+    for &arm in &a.arms {
+        let source = match arm {
+            ArmKind::Oversample => {
+                baselines.push(Box::new(RandomOversampler));
+                continue;
             }
-        }
+            ArmKind::Eda => {
+                baselines.push(Box::new(EdaAugmenter::default()));
+                continue;
+            }
+            ArmKind::Procedures => Source::Procedures,
+            ArmKind::Llm => Source::Llm,
+            ArmKind::Both => Source::Both,
+        };
+        let embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
+        pipeline_arms.push(PipelineArm::new(
+            arm.name(),
+            source,
+            &cfg,
+            journals.clone(),
+            embedder,
+        )?);
     }
-    let mut probe_embedder = match a.probe {
-        ProbeKind::Embedding => {
-            Some(open_embedder(&cfg.embed).context("opening the embedding model")?)
-        }
-        ProbeKind::Tfidf => None,
-    };
+    // Embeds for the leak screen (every arm) and the embedding probe.
+    let mut sweep_embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
     let results = tokio::task::block_in_place(|| {
         let mut arms: Vec<&mut dyn Augmenter> = baselines
             .iter_mut()
             .map(|b| b.as_mut() as &mut dyn Augmenter)
             .collect();
         arms.extend(pipeline_arms.iter_mut().map(|p| p as &mut dyn Augmenter));
-        run_sweep(
-            &ds.samples,
-            &mut arms,
-            &sweep,
-            probe_embedder.as_deref_mut(),
-        )
+        run_sweep(&ds.samples, &mut arms, &sweep, Some(sweep_embedder.as_mut()))
     })?;
     write_results(&a.output, &results)?;
     let mut md = markdown(&results);
     if !pipeline_arms.is_empty() {
         md.push_str("\n## synthcti arms: filter rejections over all folds\n\n");
-        md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (or near copies) that the filter kept out of training.\n\n| arm | LLM requests | reason | rows |\n|---|---:|---|---:|\n");
+        md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (exact, contained or near copies) that the filter kept out of training before the leak screen.\n\n| arm | LLM requests | reason | rows |\n|---|---:|---|---:|\n");
         for arm in &pipeline_arms {
             for (reason, n) in arm.rejected() {
                 md.push_str(&format!(

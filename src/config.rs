@@ -258,19 +258,7 @@ impl Config {
         if g.sentences_per_request == Some(0) {
             return bad("generate.sentences_per_request must be >= 1".into());
         }
-        let f = &self.filter;
-        if f.min_words > f.max_words {
-            return bad(format!(
-                "filter.min_words ({}) > filter.max_words ({})",
-                f.min_words, f.max_words
-            ));
-        }
-        if !(0.0..=1.0).contains(&f.near_duplicate) {
-            return bad(format!(
-                "filter.near_duplicate must be in [0, 1], got {}",
-                f.near_duplicate
-            ));
-        }
+        self.filter.check().map_err(ConfigError::Invalid)?;
         Ok(self)
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::technique_ids_in;
 use crate::data::normalize_text;
+use crate::nearcopy::ContainmentIndex;
 
 /// Filter thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,9 @@ pub struct FilterParams {
     pub min_centroid_cosine: f32,
     /// Lowest margin: own-centroid cosine minus the best other technique's.
     pub min_margin: f32,
+    /// Word 5-gram containment (either text in the other, see [`crate::nearcopy`]) at or
+    /// above which a sentence is a near copy of an `--avoid` row; above 1 turns it off.
+    pub max_avoid_containment: f32,
 }
 
 impl Default for FilterParams {
@@ -38,7 +42,34 @@ impl Default for FilterParams {
             near_duplicate: 0.92,
             min_centroid_cosine: 0.30,
             min_margin: 0.0,
+            max_avoid_containment: 0.8,
         }
+    }
+}
+
+impl FilterParams {
+    /// Checks every threshold is a number in its range (a NaN would turn a filter off).
+    pub fn check(&self) -> Result<(), String> {
+        if self.min_words > self.max_words {
+            return Err(format!(
+                "filter.min_words ({}) > filter.max_words ({})",
+                self.min_words, self.max_words
+            ));
+        }
+        let ranges = [
+            ("near_duplicate", self.near_duplicate, 0.0, 1.0),
+            ("min_centroid_cosine", self.min_centroid_cosine, -1.0, 1.0),
+            ("min_margin", self.min_margin, -2.0, 2.0),
+            ("max_avoid_containment", self.max_avoid_containment, 0.0, 2.0),
+        ];
+        for (name, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                return Err(format!(
+                    "filter.{name} must be in [{lo}, {hi}], got {value}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -66,6 +97,9 @@ pub enum RejectReason {
     NearDuplicateAccepted,
     /// Near duplicate of a row of the `--avoid` file.
     NearDuplicateAvoid,
+    /// Contains a row of the `--avoid` file, or is contained in one (word 5-gram
+    /// containment ≥ `max_avoid_containment`).
+    ContainmentAvoid,
     /// Cosine to its technique's centroid below the threshold.
     LowFidelity,
     /// Not closer to its own technique's centroid than to another's by the margin.
@@ -86,6 +120,7 @@ impl RejectReason {
             Self::NearDuplicateOriginal => "near-duplicate-original",
             Self::NearDuplicateAccepted => "near-duplicate-accepted",
             Self::NearDuplicateAvoid => "near-duplicate-avoid",
+            Self::ContainmentAvoid => "containment-avoid",
             Self::LowFidelity => "low-fidelity",
             Self::CloserToOtherTechnique => "closer-to-other-technique",
         }
@@ -141,6 +176,7 @@ pub struct FilterIndex {
     original_texts: HashSet<String>,
     original_emb: Array2<f32>,
     avoid_texts: HashSet<String>,
+    avoid_copies: ContainmentIndex,
     avoid_emb: Array2<f32>,
     centroid_ids: Vec<String>,
     centroids: Array2<f32>,
@@ -158,6 +194,7 @@ impl FilterIndex {
         centroids: Vec<(String, Array1<f32>)>,
     ) -> Self {
         let dim = originals.1.ncols();
+        let avoid_copies = ContainmentIndex::new(avoid.0, params.max_avoid_containment);
         let mut c = Array2::zeros((centroids.len(), dim));
         for (i, (_, v)) in centroids.iter().enumerate() {
             c.row_mut(i).assign(v);
@@ -167,6 +204,7 @@ impl FilterIndex {
             original_texts: originals.0.iter().map(|t| normalize_text(t)).collect(),
             original_emb: originals.1,
             avoid_texts: avoid.0.iter().map(|t| normalize_text(t)).collect(),
+            avoid_copies,
             avoid_emb: avoid.1,
             centroid_ids: centroids.into_iter().map(|(id, _)| id).collect(),
             centroids: c,
@@ -195,13 +233,23 @@ impl FilterIndex {
         if self.original_texts.contains(&key) {
             return Err(RejectReason::ExactDuplicateOriginal);
         }
-        if self.avoid_texts.contains(&key) {
-            return Err(RejectReason::ExactDuplicateAvoid);
-        }
+        self.check_avoid(&s)?;
         if self.accepted_texts.contains(&key) {
             return Err(RejectReason::ExactDuplicateAccepted);
         }
         Ok(s)
+    }
+
+    /// The avoid checks that need no embedding: an exact copy of an `--avoid` row, or a
+    /// containment near copy. Also screens the ATT&CK procedure examples shown in prompts.
+    pub fn check_avoid(&self, text: &str) -> Result<(), RejectReason> {
+        if self.avoid_texts.contains(&normalize_text(text)) {
+            return Err(RejectReason::ExactDuplicateAvoid);
+        }
+        if self.avoid_copies.find(text).is_some() {
+            return Err(RejectReason::ContainmentAvoid);
+        }
+        Ok(())
     }
 
     /// The checks on the embedding (`emb` L2-normalised). Returns the scores either way.
@@ -336,6 +384,35 @@ mod tests {
             f.pre_check("a test sentence to avoid here.", "T1003"),
             Err(RejectReason::ExactDuplicateAvoid)
         );
+    }
+
+    /// A test sentence inside a longer candidate ("TrickBot " + sentence, as in ATT&CK
+    /// procedure examples) is neither an exact copy nor reliably a cosine near duplicate.
+    #[test]
+    fn planted_prefix_plus_avoided_sentence_is_rejected() {
+        let f = index();
+        for candidate in [
+            "TrickBot a test sentence to avoid here.",
+            "a test sentence to avoid here, and then some more words follow",
+        ] {
+            assert_eq!(
+                f.pre_check(candidate, "T1003"),
+                Err(RejectReason::ContainmentAvoid),
+                "{candidate}"
+            );
+        }
+        assert!(f.pre_check("a test sentence about something else", "T1003").is_ok());
+        let off = FilterIndex::new(
+            FilterParams {
+                min_words: 3,
+                max_avoid_containment: 1.5,
+                ..Default::default()
+            },
+            (&[], Array2::zeros((0, 3))),
+            (&["A test sentence to avoid here."], array![[0.0f32, 0.0, 1.0]]),
+            vec![],
+        );
+        assert!(off.pre_check("TrickBot a test sentence to avoid here.", "T1003").is_ok());
     }
 
     #[test]

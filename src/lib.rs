@@ -18,6 +18,7 @@ pub mod filter;
 pub mod home;
 pub mod journal;
 pub mod llm;
+pub mod nearcopy;
 pub mod output;
 pub mod pipeline;
 pub mod prompt;

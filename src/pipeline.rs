@@ -550,8 +550,11 @@ pub async fn augment_dataset(
             let cos = emb.dot(&job.cluster.centroid);
             let mut order: Vec<usize> = (0..texts.len()).collect();
             order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
+            // Prompts never show the LLM an avoided sentence (e.g. a test row inside a
+            // longer procedure example).
             job.procedures = order
                 .iter()
+                .filter(|&&i| filter.check_avoid(texts[i]).is_ok())
                 .take(gen_cfg.procedures_per_prompt)
                 .map(|&i| texts[i].to_string())
                 .collect();

@@ -500,6 +500,8 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
         ratios: vec![1.0, 0.0, 0.5],
         synthetic_weights: vec![1.0, 0.5],
         rare_threshold: 10,
+        match_counts: false,
+        reference_arm: Some("oversample".into()),
         ..SweepConfig::default()
     };
     let mut over = RandomOversampler;
@@ -507,28 +509,37 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
     let mut cheat = Cheater;
     let mut arms: Vec<&mut dyn Augmenter> = vec![&mut over, &mut eda, &mut cheat];
     let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
-    assert_eq!(results.results.len(), 3 * 3 * 2);
+    // Ratio 0 is `none`, run once per fold and shared.
+    assert_eq!(results.results.len(), 3 * 2 * 2);
+    assert_eq!(results.none.runs.len(), 6);
+    assert_eq!(results.none.added_rows.mean, 0.0);
     assert_eq!(results.folds.len(), 6);
     for r in &results.results {
         assert_eq!(r.runs.len(), 6);
-        if r.ratio == 0.0 {
+        let d = r.vs_none.as_ref().unwrap();
+        assert_eq!(d.macro_f1.n, 6, "paired over every fold × seed");
+        if r.arm == "cheater" {
             assert_eq!(r.added_rows.mean, 0.0);
+            assert!(r.leaked.exact > 0);
+            // Nothing added: the same training set as `none`, so no difference.
+            assert_eq!(d.macro_f1.mean, 0.0);
         }
-        if r.arm == "cheater" && r.ratio > 0.0 {
-            assert_eq!(r.added_rows.mean, 0.0);
-            assert!(r.leaked_rows_dropped > 0);
+        match r.arm.as_str() {
+            "oversample" => assert!(r.vs_reference.is_none()),
+            _ => assert!(r.vs_reference.is_some()),
         }
     }
-    let baseline: Vec<_> = results
-        .results
-        .iter()
-        .filter(|r| r.ratio == 0.0)
-        .map(|r| r.macro_f1)
-        .collect();
-    assert!(
-        baseline.windows(2).all(|w| w[0] == w[1]),
-        "ratio 0 is shared"
-    );
+    // Leaks are counted per ratio: a smaller prefix meets no more of them.
+    let leaked = |ratio: f64| {
+        results
+            .results
+            .iter()
+            .find(|r| r.arm == "cheater" && r.ratio == ratio && r.synthetic_weight == 1.0)
+            .unwrap()
+            .leaked
+            .exact
+    };
+    assert!(leaked(0.5) <= leaked(1.0));
     let over_added = |ratio: f64| {
         results
             .results
@@ -555,10 +566,10 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
     let png = std::fs::read(dir.path().join("plot.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
     let svg = std::fs::read_to_string(dir.path().join("plot.svg")).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("oversample"));
+    assert!(svg.contains("<svg") && svg.contains("oversample") && svg.contains("vs none"));
     let csv = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
     assert!(csv.starts_with(&CSV_HEADER.join(",")));
-    assert_eq!(csv.lines().count(), 1 + results.results.len());
+    assert_eq!(csv.lines().count(), 2 + results.results.len());
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(
@@ -566,9 +577,75 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
         results.results.len()
     );
     let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
+    let deltas = md.find("## Paired differences").unwrap();
+    assert!(deltas < md.find("## Scores").unwrap(), "deltas lead");
     assert!(md.contains("| oversample | 1 | 0.5 |"));
+    assert!(md.contains("Δ macro-F1 vs oversample"));
     // Nothing but the five outputs (no temporary files left).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
+}
+
+/// An arm that returns "TrickBot " + each test sentence: exact and cosine checks miss
+/// these, the containment screen drops them all, as it does for every arm.
+struct PrefixCheater;
+
+impl Augmenter for PrefixCheater {
+    fn name(&self) -> &str {
+        "prefix-cheater"
+    }
+
+    fn augment(
+        &mut self,
+        _train: &[Sample],
+        avoid: &[Sample],
+        wanted: &BTreeMap<String, usize>,
+        _seed: u64,
+    ) -> Result<Vec<Sample>, EvalError> {
+        Ok(avoid
+            .iter()
+            .filter(|s| wanted.get(&s.label).is_some_and(|&n| n > 0))
+            .map(|s| Sample {
+                text: format!("TrickBot {}", s.text),
+                ..s.clone()
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn planted_prefix_copies_of_test_rows_never_reach_training() {
+    let mut rows = separable(30);
+    rows.retain(|s| s.label != "T3" || s.id % 5 == 0);
+    // Long enough for word 5-grams.
+    for r in &mut rows {
+        r.text.push_str(" was observed in the wild");
+    }
+    let config = SweepConfig {
+        seeds: vec![0],
+        folds: 3,
+        ratios: vec![1.0],
+        rare_threshold: 10,
+        match_counts: false,
+        ..SweepConfig::default()
+    };
+    let mut cheat = PrefixCheater;
+    let mut over = RandomOversampler;
+    let mut arms: Vec<&mut dyn Augmenter> = vec![&mut cheat, &mut over];
+    let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
+    let r = results
+        .results
+        .iter()
+        .find(|r| r.arm == "prefix-cheater")
+        .unwrap();
+    assert_eq!(r.added_rows.mean, 0.0);
+    assert!(r.leaked.containment > 0 && r.leaked.exact == 0, "{:?}", r.leaked);
+    // With matched counts the arm that found no clean rows caps every arm at 0.
+    let matched = SweepConfig {
+        match_counts: true,
+        ..config
+    };
+    let results = run_sweep(&rows, &mut arms, &matched, None).unwrap();
+    assert!(results.results.iter().all(|r| r.added_rows.mean == 0.0));
 }
 
 #[test]

@@ -12,10 +12,14 @@ fn synthcti() -> Command {
     c
 }
 
+/// The whole `eval` on real TRAM with the real embedding model (leak screen) and the
+/// procedures arm through the real filters: paired deltas lead the table, every arm is
+/// leak-screened, folds are saved.
 #[test]
-fn eval_writes_table_plot_and_avoid_counts() {
+fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("eval");
+    let folds = dir.path().join("folds.csv");
     let o = synthcti()
         .args([
             "eval",
@@ -29,9 +33,10 @@ fn eval_writes_table_plot_and_avoid_counts() {
             "oversample,eda,procedures",
             "--ratios",
             "0,1",
-            "--folds",
-            "3",
+            "--quick",
+            "--save-folds",
         ])
+        .arg(&folds)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -48,18 +53,42 @@ fn eval_writes_table_plot_and_avoid_counts() {
     assert_eq!(&png[1..4], b"PNG");
     let r: Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    let arms: HashSet<&str> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["arm"].as_str().unwrap())
-        .collect();
+    assert_eq!(r["config"]["folds"], 3, "--quick");
+    assert_eq!(r["config"]["seeds"], serde_json::json!([0]));
+    assert_eq!(r["config"]["reference_arm"], "oversample");
+    assert_eq!(r["config"]["match_counts"], true);
+    assert_eq!(r["none"]["runs"].as_array().unwrap().len(), 3);
+    let results = r["results"].as_array().unwrap();
+    let arms: HashSet<&str> = results.iter().map(|a| a["arm"].as_str().unwrap()).collect();
     assert_eq!(arms, HashSet::from(["oversample", "eda", "procedures"]));
+    // Matched counts: every arm added the same rows.
+    let added: Vec<f64> = results
+        .iter()
+        .map(|a| a["added_rows"]["mean"].as_f64().unwrap())
+        .collect();
+    assert!(added.windows(2).all(|w| w[0] == w[1]), "{added:?}");
+    assert!(added[0] > 0.0);
+    for a in results {
+        let d = &a["vs_none"]["macro_f1"];
+        assert_eq!(d["n"], 3);
+        let ci = d["ci95_corrected"].as_array().unwrap();
+        assert!(ci[0].as_f64().unwrap() <= d["mean"].as_f64().unwrap());
+    }
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.starts_with("# Augmentation sweep"), "{md}");
+    assert!(md.contains("## Paired differences"), "{md}");
     assert!(md.contains("| procedures | 1 |"), "{md}");
+    assert!(md.contains("word 5-gram containment ≥ 0.8, embedding cosine ≥ 0.92"), "{md}");
     assert!(md.contains("filter rejections over all folds"), "{md}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 3 * 2);
+    assert_eq!(csv.lines().count(), 1 + 1 + 3);
+    // Saved folds: every row once for seed 0, three folds.
+    let mut rdr = csv::Reader::from_path(&folds).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert!(rows.len() > 5000, "{}", rows.len());
+    let fold_ids: HashSet<&str> = rows.iter().map(|r| r.get(2).unwrap()).collect();
+    assert_eq!(fold_ids, HashSet::from(["0", "1", "2"]));
+    assert!(rows.iter().any(|r| r.get(3) == Some("true")), "dropped copies");
 }
 
 #[test]

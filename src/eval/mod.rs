@@ -6,9 +6,10 @@
 //! - [`tfidf`], [`sparse`], [`linear`], [`probe`]: fast CPU probe classifiers (TF-IDF or
 //!   precomputed sentence embeddings + a linear SVM or multinomial logistic regression,
 //!   both with per-row sample weights);
-//! - [`metrics`]: per-class precision/recall/F1, macro-F1, rare-class macro-F1, accuracy,
-//!   mean ± std aggregation;
+//! - [`metrics`]: per-class precision/recall/F1, macro-F1 on the test truth's labels,
+//!   rare-class macro-F1, accuracy, mean ± std, paired deltas with 95% intervals;
 //! - [`baselines`]: the [`Augmenter`] trait plus random oversampling and EDA arms;
+//! - [`leak`]: the one copy-of-a-test-row screen every arm's rows go through;
 //! - [`sweep`]: seeds × folds × arms × ratios × synthetic weights;
 //! - [`report`] and [`plot`]: `results.{md,csv,json}` and `plot.{png,svg}`.
 
@@ -16,6 +17,7 @@
 
 pub mod arms;
 pub mod baselines;
+pub mod leak;
 pub mod linear;
 pub mod metrics;
 pub mod plot;
@@ -28,7 +30,8 @@ pub mod tfidf;
 
 pub use baselines::{Augmenter, EdaAugmenter, EdaConfig, RandomOversampler};
 pub use linear::{LinearKind, LinearModel, LinearModelConfig};
-pub use metrics::{ClassScores, MeanStd, Scores};
+pub use leak::{LeakCounts, LeakPolicy};
+pub use metrics::{ClassScores, MeanStd, PairedDelta, Scores};
 pub use probe::{ProbeConfig, ProbeFeatures};
 pub use split::{Fold, SplitConfig};
 pub use sweep::{SweepConfig, SweepResults, TargetRule};

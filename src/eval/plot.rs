@@ -1,6 +1,8 @@
-//! The sweep plot: macro-F1 (left) and rare-class macro-F1 (right) against the
-//! augmentation ratio, one line per arm (and synthetic weight), error bars = ± std over
-//! folds × seeds.
+//! The sweep plot, against the rows actually added per run (so arms that reached fewer
+//! rows than asked sit where they really are), one line per arm (and synthetic weight),
+//! every line starting at `none` (0 rows):
+//! - top: macro-F1 and rare-class macro-F1, error bars = ± sample std over folds × seeds;
+//! - bottom: the paired differences vs `none`, error bars = the corrected 95% interval.
 //!
 //! Text is rendered with plotters' `ab_glyph` backend and the DejaVu Sans font embedded in
 //! the binary (the `dejavu` crate), so no system font, fontconfig or freetype is needed.
@@ -13,10 +15,11 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::EvalError;
+use super::metrics::{MeanStd, PairedDelta};
 use super::sweep::{ArmResult, SweepResults};
 
 /// Pixel size of both plots.
-pub const PLOT_SIZE: (u32, u32) = (1400, 560);
+pub const PLOT_SIZE: (u32, u32) = (1400, 1040);
 
 static FONTS: Once = Once::new();
 
@@ -72,8 +75,30 @@ fn series(results: &SweepResults) -> Vec<(String, Vec<&ArmResult>)> {
     out
 }
 
-/// Reads (mean, std) of one metric off a result.
-type Metric = fn(&ArmResult) -> (f64, f64);
+/// Reads (value, low, high) of one quantity off a result; `None` where it has none.
+type Metric = fn(&ArmResult) -> Option<(f64, f64, f64)>;
+
+fn spread(m: MeanStd) -> Option<(f64, f64, f64)> {
+    (m.n > 0).then(|| (m.mean, m.mean - m.std, m.mean + m.std))
+}
+
+fn interval(d: &PairedDelta) -> Option<(f64, f64, f64)> {
+    let [lo, hi] = d.ci95_corrected.unwrap_or([d.mean, d.mean]);
+    Some((d.mean, lo, hi))
+}
+
+const PANELS: [(&str, Metric); 4] = [
+    ("Macro-F1 (±1 std)", |r| spread(r.macro_f1)),
+    ("Rare-class macro-F1 (±1 std)", |r| spread(r.rare_macro_f1)),
+    ("Δ macro-F1 vs none (95% CI)", |r| match &r.vs_none {
+        Some(d) => interval(&d.macro_f1),
+        None => Some((0.0, 0.0, 0.0)),
+    }),
+    ("Δ rare-class macro-F1 vs none (95% CI)", |r| match &r.vs_none {
+        Some(d) => interval(&d.rare_macro_f1),
+        None => Some((0.0, 0.0, 0.0)),
+    }),
+];
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
@@ -82,56 +107,40 @@ fn draw<DB: DrawingBackend>(
     ensure_fonts();
     root.fill(&WHITE).map_err(plot_err)?;
     let lines = series(results);
-    let (x_min, x_max) = results
+    let x_max = results
         .results
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
-            (lo.min(r.ratio), hi.max(r.ratio))
-        });
-    let (x_min, x_max) = if x_min.is_finite() && x_max > x_min {
-        (x_min, x_max)
-    } else {
-        (0.0, 1.0)
-    };
-    let span = x_max - x_min;
-    let panels = root.split_evenly((1, 2));
-    let metrics: [(&str, Metric); 2] = [
-        ("Macro-F1", |r| (r.macro_f1.mean, r.macro_f1.std)),
-        ("Rare-class macro-F1", |r| {
-            (r.rare_macro_f1.mean, r.rare_macro_f1.std)
-        }),
-    ];
-    for (panel, (title, metric)) in panels.iter().zip(metrics) {
-        let (lo, hi) = results
-            .results
+        .map(|r| r.added_rows.mean)
+        .fold(1.0f64, f64::max);
+    for (panel, (title, metric)) in root.split_evenly((2, 2)).iter().zip(PANELS) {
+        let all: Vec<(f64, f64, f64)> = std::iter::once(&results.none)
+            .chain(&results.results)
+            .filter_map(metric)
+            .collect();
+        let (lo, hi) = all
             .iter()
-            .map(metric)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (m, s)| {
-                (lo.min(m - s), hi.max(m + s))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, l, h)| {
+                (lo.min(l), hi.max(h))
             });
         let (lo, hi) = if lo.is_finite() && hi > lo {
             let pad = (hi - lo) * 0.1;
-            ((lo - pad).max(0.0), (hi + pad).min(1.0))
+            (lo - pad, hi + pad)
         } else {
-            (0.0, 1.0)
+            (lo.min(0.0) - 0.05, hi.max(0.0) + 0.05)
         };
         let mut chart = ChartBuilder::on(panel)
-            .caption(
-                format!("{title} vs augmentation ratio (±1 std)"),
-                ("sans-serif", 24),
-            )
+            .caption(title, ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d((x_min - 0.05 * span)..(x_max + 0.05 * span), lo..hi)
+            .build_cartesian_2d(-0.04 * x_max..1.06 * x_max, lo..hi)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_desc("ratio of the per-label deficit added")
-            .y_desc(title)
+            .x_desc("rows added per run (mean)")
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
-            .x_label_formatter(&|x| format!("{x:.2}"))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.3}"))
             .draw()
             .map_err(plot_err)?;
@@ -140,17 +149,14 @@ fn draw<DB: DrawingBackend>(
             let (r, g, b) = OKABE_ITO[i % OKABE_ITO.len()];
             let color = RGBColor(r, g, b).to_rgba();
             // Dodge the error bars of different lines apart.
-            let dx = (i as f64 - (n - 1.0) / 2.0) * 0.012 * span;
-            let xy: Vec<(f64, f64, f64)> = points
-                .iter()
-                .map(|r| {
-                    let (m, s) = metric(r);
-                    (r.ratio + dx, m, s)
-                })
+            let dx = (i as f64 - (n - 1.0) / 2.0) * 0.01 * x_max;
+            let xy: Vec<(f64, f64, f64, f64)> = std::iter::once(&results.none)
+                .chain(points.iter().copied())
+                .filter_map(|r| metric(r).map(|(m, l, h)| (r.added_rows.mean + dx, m, l, h)))
                 .collect();
             chart
                 .draw_series(LineSeries::new(
-                    xy.iter().map(|&(x, m, _)| (x, m)),
+                    xy.iter().map(|&(x, m, _, _)| (x, m)),
                     color.stroke_width(2),
                 ))
                 .map_err(plot_err)?
@@ -159,14 +165,14 @@ fn draw<DB: DrawingBackend>(
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
             chart
-                .draw_series(xy.iter().map(|&(x, m, s)| {
-                    ErrorBar::new_vertical(x, m - s, m, m + s, color.stroke_width(1), 8)
+                .draw_series(xy.iter().map(|&(x, m, l, h)| {
+                    ErrorBar::new_vertical(x, l, m, h, color.stroke_width(1), 8)
                 }))
                 .map_err(plot_err)?;
             chart
                 .draw_series(
                     xy.iter()
-                        .map(|&(x, m, _)| Circle::new((x, m), 4, color.filled())),
+                        .map(|&(x, m, _, _)| Circle::new((x, m), 4, color.filled())),
                 )
                 .map_err(plot_err)?;
         }
