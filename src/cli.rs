@@ -15,8 +15,8 @@ use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
 use crate::eval::leak::LeakPolicy;
 use crate::eval::probe::{ProbeConfig, ProbeFeatures};
 use crate::eval::report::{folds_csv, markdown, write_results};
-use crate::eval::tfidf::Analyzer;
 use crate::eval::sweep::{SweepConfig, TargetRule, run_sweep};
+use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
 use crate::stats::{UnderPolicy, render_table};
@@ -88,7 +88,9 @@ fn parse_features(s: &str) -> Result<Analyzer, String> {
         hi.trim().parse().map_err(|_| bad())?,
     );
     if min_n == 0 || max_n < min_n || max_n > 10 {
-        return Err(format!("{s:?}: the n-gram range must satisfy 1 ≤ min ≤ max ≤ 10"));
+        return Err(format!(
+            "{s:?}: the n-gram range must satisfy 1 ≤ min ≤ max ≤ 10"
+        ));
     }
     match kind.trim() {
         "char" => Ok(Analyzer::Char { min_n, max_n }),
@@ -537,7 +539,12 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
             .map(|b| b.as_mut() as &mut dyn Augmenter)
             .collect();
         arms.extend(pipeline_arms.iter_mut().map(|p| p as &mut dyn Augmenter));
-        run_sweep(&ds.samples, &mut arms, &sweep, Some(sweep_embedder.as_mut()))
+        run_sweep(
+            &ds.samples,
+            &mut arms,
+            &sweep,
+            Some(sweep_embedder.as_mut()),
+        )
     })?;
     write_results(&a.output, &results)?;
     let mut md = markdown(&results);

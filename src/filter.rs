@@ -60,7 +60,12 @@ impl FilterParams {
             ("near_duplicate", self.near_duplicate, 0.0, 1.0),
             ("min_centroid_cosine", self.min_centroid_cosine, -1.0, 1.0),
             ("min_margin", self.min_margin, -2.0, 2.0),
-            ("max_avoid_containment", self.max_avoid_containment, 0.0, 2.0),
+            (
+                "max_avoid_containment",
+                self.max_avoid_containment,
+                0.0,
+                2.0,
+            ),
         ];
         for (name, value, lo, hi) in ranges {
             if !(lo..=hi).contains(&value) {
@@ -401,7 +406,10 @@ mod tests {
                 "{candidate}"
             );
         }
-        assert!(f.pre_check("a test sentence about something else", "T1003").is_ok());
+        assert!(
+            f.pre_check("a test sentence about something else", "T1003")
+                .is_ok()
+        );
         let off = FilterIndex::new(
             FilterParams {
                 min_words: 3,
@@ -409,10 +417,16 @@ mod tests {
                 ..Default::default()
             },
             (&[], Array2::zeros((0, 3))),
-            (&["A test sentence to avoid here."], array![[0.0f32, 0.0, 1.0]]),
+            (
+                &["A test sentence to avoid here."],
+                array![[0.0f32, 0.0, 1.0]],
+            ),
             vec![],
         );
-        assert!(off.pre_check("TrickBot a test sentence to avoid here.", "T1003").is_ok());
+        assert!(
+            off.pre_check("TrickBot a test sentence to avoid here.", "T1003")
+                .is_ok()
+        );
     }
 
     #[test]

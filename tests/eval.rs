@@ -468,11 +468,22 @@ fn baselines_are_seeded_and_exact() {
     }
 }
 
-/// An arm that returns copies of the test rows: the sweep must discard them.
-struct Cheater;
+/// An arm that returns `prefix` + each test row: the sweep must discard them (an empty
+/// prefix gives exact copies; "TrickBot " gives containment copies, as in ATT&CK
+/// procedure examples, which exact and cosine checks miss).
+struct Cheater {
+    name: &'static str,
+    prefix: &'static str,
+}
+
+const CHEATER: Cheater = Cheater {
+    name: "cheater",
+    prefix: "",
+};
+
 impl Augmenter for Cheater {
     fn name(&self) -> &str {
-        "cheater"
+        self.name
     }
     fn augment(
         &mut self,
@@ -484,7 +495,10 @@ impl Augmenter for Cheater {
         Ok(avoid
             .iter()
             .filter(|s| wanted.get(&s.label).is_some_and(|&n| n > 0))
-            .cloned()
+            .map(|s| Sample {
+                text: format!("{}{}", self.prefix, s.text),
+                ..s.clone()
+            })
             .collect())
     }
 }
@@ -506,7 +520,7 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
     };
     let mut over = RandomOversampler;
     let mut eda = EdaAugmenter::default();
-    let mut cheat = Cheater;
+    let mut cheat = CHEATER;
     let mut arms: Vec<&mut dyn Augmenter> = vec![&mut over, &mut eda, &mut cheat];
     let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
     // Ratio 0 is `none`, run once per fold and shared.
@@ -585,33 +599,6 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
 }
 
-/// An arm that returns "TrickBot " + each test sentence: exact and cosine checks miss
-/// these, the containment screen drops them all, as it does for every arm.
-struct PrefixCheater;
-
-impl Augmenter for PrefixCheater {
-    fn name(&self) -> &str {
-        "prefix-cheater"
-    }
-
-    fn augment(
-        &mut self,
-        _train: &[Sample],
-        avoid: &[Sample],
-        wanted: &BTreeMap<String, usize>,
-        _seed: u64,
-    ) -> Result<Vec<Sample>, EvalError> {
-        Ok(avoid
-            .iter()
-            .filter(|s| wanted.get(&s.label).is_some_and(|&n| n > 0))
-            .map(|s| Sample {
-                text: format!("TrickBot {}", s.text),
-                ..s.clone()
-            })
-            .collect())
-    }
-}
-
 #[test]
 fn planted_prefix_copies_of_test_rows_never_reach_training() {
     let mut rows = separable(30);
@@ -628,7 +615,10 @@ fn planted_prefix_copies_of_test_rows_never_reach_training() {
         match_counts: false,
         ..SweepConfig::default()
     };
-    let mut cheat = PrefixCheater;
+    let mut cheat = Cheater {
+        name: "prefix-cheater",
+        prefix: "TrickBot ",
+    };
     let mut over = RandomOversampler;
     let mut arms: Vec<&mut dyn Augmenter> = vec![&mut cheat, &mut over];
     let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
@@ -638,7 +628,11 @@ fn planted_prefix_copies_of_test_rows_never_reach_training() {
         .find(|r| r.arm == "prefix-cheater")
         .unwrap();
     assert_eq!(r.added_rows.mean, 0.0);
-    assert!(r.leaked.containment > 0 && r.leaked.exact == 0, "{:?}", r.leaked);
+    assert!(
+        r.leaked.containment > 0 && r.leaked.exact == 0,
+        "{:?}",
+        r.leaked
+    );
     // With matched counts the arm that found no clean rows caps every arm at 0.
     let matched = SweepConfig {
         match_counts: true,

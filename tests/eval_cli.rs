@@ -78,7 +78,10 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     assert!(md.starts_with("# Augmentation sweep"), "{md}");
     assert!(md.contains("## Paired differences"), "{md}");
     assert!(md.contains("| procedures | 1 |"), "{md}");
-    assert!(md.contains("word 5-gram containment ≥ 0.8, embedding cosine ≥ 0.92"), "{md}");
+    assert!(
+        md.contains("word 5-gram containment ≥ 0.8, embedding cosine ≥ 0.92"),
+        "{md}"
+    );
     assert!(md.contains("filter rejections over all folds"), "{md}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 1 + 3);
@@ -88,7 +91,10 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     assert!(rows.len() > 5000, "{}", rows.len());
     let fold_ids: HashSet<&str> = rows.iter().map(|r| r.get(2).unwrap()).collect();
     assert_eq!(fold_ids, HashSet::from(["0", "1", "2"]));
-    assert!(rows.iter().any(|r| r.get(3) == Some("true")), "dropped copies");
+    assert!(
+        rows.iter().any(|r| r.get(3) == Some("true")),
+        "dropped copies"
+    );
 }
 
 #[test]

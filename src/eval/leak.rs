@@ -203,17 +203,23 @@ impl CleanRows {
     }
 
     /// The first `take[label]` clean rows of every label, and the leaks dropped on the way
-    /// to them (all of a label's leaks when its clean rows run out).
-    pub fn prefix(&self, take: &BTreeMap<String, usize>) -> (Vec<&Sample>, LeakCounts) {
+    /// to them: none before the first row taken, and all of a label's leaks when `want`
+    /// asked for more clean rows than the arm has (it was screened to the end).
+    pub fn prefix(
+        &self,
+        take: &BTreeMap<String, usize>,
+        want: &BTreeMap<String, usize>,
+    ) -> (Vec<&Sample>, LeakCounts) {
         let mut rows = Vec::new();
         let mut leaks = LeakCounts::default();
         for (label, list) in &self.by_label {
             let k = take.get(label).copied().unwrap_or(0).min(list.len());
+            let w = want.get(label).copied().unwrap_or(0);
             rows.extend(list[..k].iter());
-            let met = if k == 0 {
-                LeakCounts::default()
-            } else if k == list.len() {
+            let met = if k == list.len() && w > k {
                 self.leaks_total[label]
+            } else if k == 0 {
+                LeakCounts::default()
             } else {
                 self.leaks_before[label][k - 1]
             };
@@ -276,14 +282,28 @@ mod tests {
         let clean = CleanRows::screen(produced, &cap, &check, None).unwrap();
         assert_eq!(clean.available("T1"), 3);
         assert_eq!(clean.available("T9"), 0);
-        let take = |k: usize| clean.prefix(&[("T1".to_string(), k)].into());
-        let (rows, leaks) = take(1);
+        let take = |k: usize, w: usize| {
+            clean.prefix(
+                &[("T1".to_string(), k)].into(),
+                &[("T1".to_string(), w)].into(),
+            )
+        };
+        let (rows, leaks) = take(1, 1);
         assert_eq!((rows.len(), leaks.total()), (1, 0));
-        let (rows, leaks) = take(2);
+        let (rows, leaks) = take(2, 2);
         assert_eq!((rows.len(), leaks.containment, leaks.exact), (2, 1, 0));
-        let (rows, leaks) = take(3);
+        let (rows, leaks) = take(3, 3);
         assert_eq!((rows.len(), leaks.containment, leaks.exact), (3, 1, 1));
         assert_eq!(rows[2].text, "third clean row of label one here");
-        assert_eq!(take(0).1.total(), 0);
+        assert_eq!(take(0, 0).1.total(), 0);
+        // Capped to 0 by another arm: nothing taken, nothing screened.
+        assert_eq!(take(0, 2).1.total(), 0);
+        // An arm whose rows are all copies: everything it produced was screened.
+        let copies = CleanRows::screen(vec![row("T1", TEST)], &cap, &check, None).unwrap();
+        let (rows, leaks) = copies.prefix(
+            &[("T1".to_string(), 0)].into(),
+            &[("T1".to_string(), 2)].into(),
+        );
+        assert_eq!((rows.len(), leaks.exact), (0, 1));
     }
 }

@@ -298,7 +298,10 @@ mod tests {
         assert!(!s.per_class.contains_key("z"));
         assert!(close(s.macro_f1, 2.0 / 3.0));
         assert!(close(s.macro_f1_union, 1.0 / 3.0), "z counted with F1 0");
-        assert_eq!(s.rare_classes, 1, "classes absent from training have 0 rows");
+        assert_eq!(
+            s.rare_classes, 1,
+            "classes absent from training have 0 rows"
+        );
         let none = score(&["a"], &["a"], &[("a".into(), 50)].into(), 30).unwrap();
         assert_eq!(none.rare_macro_f1, None);
     }
@@ -351,7 +354,10 @@ mod tests {
         assert!((lo - 0.004458).abs() < 1e-5, "{lo}");
         // Corrected: s · √(1/4 + 1/4) → [−0.00405, 0.05405], crosses 0.
         let [lo, hi] = d.ci95_corrected.unwrap();
-        assert!((lo + 0.004051).abs() < 1e-5 && (hi - 0.054051).abs() < 1e-5, "{lo} {hi}");
+        assert!(
+            (lo + 0.004051).abs() < 1e-5 && (hi - 0.054051).abs() < 1e-5,
+            "{lo} {hi}"
+        );
         assert!(!d.significant);
         assert!(PairedDelta::of(&[0.01, 0.03, 0.02, 0.04], 0.0).significant);
         let one = PairedDelta::of(&[0.1], 0.25);

@@ -29,8 +29,8 @@ pub mod sweep;
 pub mod tfidf;
 
 pub use baselines::{Augmenter, EdaAugmenter, EdaConfig, RandomOversampler};
-pub use linear::{LinearKind, LinearModel, LinearModelConfig};
 pub use leak::{LeakCounts, LeakPolicy};
+pub use linear::{LinearKind, LinearModel, LinearModelConfig};
 pub use metrics::{ClassScores, MeanStd, PairedDelta, Scores};
 pub use probe::{ProbeConfig, ProbeFeatures};
 pub use split::{Fold, SplitConfig};

@@ -79,7 +79,7 @@ fn series(results: &SweepResults) -> Vec<(String, Vec<&ArmResult>)> {
 type Metric = fn(&ArmResult) -> Option<(f64, f64, f64)>;
 
 fn spread(m: MeanStd) -> Option<(f64, f64, f64)> {
-    (m.n > 0).then(|| (m.mean, m.mean - m.std, m.mean + m.std))
+    (m.n > 0).then_some((m.mean, m.mean - m.std, m.mean + m.std))
 }
 
 fn interval(d: &PairedDelta) -> Option<(f64, f64, f64)> {
@@ -94,9 +94,11 @@ const PANELS: [(&str, Metric); 4] = [
         Some(d) => interval(&d.macro_f1),
         None => Some((0.0, 0.0, 0.0)),
     }),
-    ("Δ rare-class macro-F1 vs none (95% CI)", |r| match &r.vs_none {
-        Some(d) => interval(&d.rare_macro_f1),
-        None => Some((0.0, 0.0, 0.0)),
+    ("Δ rare-class macro-F1 vs none (95% CI)", |r| {
+        match &r.vs_none {
+            Some(d) => interval(&d.rare_macro_f1),
+            None => Some((0.0, 0.0, 0.0)),
+        }
     }),
 ];
 
@@ -117,11 +119,10 @@ fn draw<DB: DrawingBackend>(
             .chain(&results.results)
             .filter_map(metric)
             .collect();
-        let (lo, hi) = all
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, l, h)| {
-                (lo.min(l), hi.max(h))
-            });
+        let (lo, hi) = all.iter().fold(
+            (f64::INFINITY, f64::NEG_INFINITY),
+            |(lo, hi), &(_, l, h)| (lo.min(l), hi.max(h)),
+        );
         let (lo, hi) = if lo.is_finite() && hi > lo {
             let pad = (hi - lo) * 0.1;
             (lo - pad, hi + pad)

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
-use super::plot::{plot_png, plot_svg};
 use super::metrics::PairedDelta;
+use super::plot::{plot_png, plot_svg};
 use super::split::{SplitConfig, kfold};
 use super::sweep::{ArmResult, SweepConfig, SweepResults};
 use crate::data::Sample;
@@ -119,9 +119,18 @@ pub fn csv(results: &SweepResults) -> Result<Vec<u8>, EvalError> {
             format!("{:.2}", r.requested_rows.mean),
         ];
         rec.extend(delta_cells(r.vs_none.as_ref().map(|d| &d.macro_f1), true));
-        rec.extend(delta_cells(r.vs_none.as_ref().map(|d| &d.rare_macro_f1), true));
-        rec.extend(delta_cells(r.vs_reference.as_ref().map(|d| &d.macro_f1), false));
-        rec.extend(delta_cells(r.vs_reference.as_ref().map(|d| &d.rare_macro_f1), false));
+        rec.extend(delta_cells(
+            r.vs_none.as_ref().map(|d| &d.rare_macro_f1),
+            true,
+        ));
+        rec.extend(delta_cells(
+            r.vs_reference.as_ref().map(|d| &d.macro_f1),
+            false,
+        ));
+        rec.extend(delta_cells(
+            r.vs_reference.as_ref().map(|d| &d.rare_macro_f1),
+            false,
+        ));
         rec.extend([
             format!("{:.6}", r.macro_f1.mean),
             format!("{:.6}", r.macro_f1.std),
@@ -201,7 +210,11 @@ fn delta_table(md: &mut String, results: &SweepResults) {
         md,
         "| arm | ratio | weight | rows added | Δ macro-F1 vs none | Δ rare macro-F1 vs none |{ref_cols} leaked (exact/contained/cosine) |\n\
          |---|---:|---:|---:|---:|---:|{}---:|",
-        if reference.is_some() { "---:|---:|" } else { "" }
+        if reference.is_some() {
+            "---:|---:|"
+        } else {
+            ""
+        }
     );
     let show = |d: Option<&PairedDelta>| d.map_or("–".to_string(), |d| d.to_string());
     for r in &results.results {

@@ -109,7 +109,11 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return bad("at least one seed is needed");
         }
-        if self.ratios.iter().any(|r| !r.is_finite() || *r < 0.0 || *r > 100.0) {
+        if self
+            .ratios
+            .iter()
+            .any(|r| !r.is_finite() || *r < 0.0 || *r > 100.0)
+        {
             return bad("ratios must be finite values in [0, 100]");
         }
         if self.synthetic_weights.is_empty()
@@ -446,14 +450,16 @@ pub fn run_sweep(
             for (r, &ratio) in ratios.iter().enumerate() {
                 let want = wanted(&deficits, ratio);
                 let requested: usize = want.values().sum();
-                for (a, take) in takes(&want, &clean, config.match_counts)
-                    .iter()
-                    .enumerate()
-                {
-                    let (added, leaked) = clean[a].prefix(take);
+                for (a, take) in takes(&want, &clean, config.match_counts).iter().enumerate() {
+                    let (added, leaked) = clean[a].prefix(take, &want);
                     for (w, &weight) in config.synthetic_weights.iter().enumerate() {
-                        let run =
-                            ctx.evaluate(&added, weight, requested, leaked, embedder.as_deref_mut())?;
+                        let run = ctx.evaluate(
+                            &added,
+                            weight,
+                            requested,
+                            leaked,
+                            embedder.as_deref_mut(),
+                        )?;
                         runs.entry((a, r, w)).or_default().push(run);
                     }
                 }
@@ -471,7 +477,12 @@ pub fn run_sweep(
         .into_iter()
         .map(|((a, r, w), runs)| aggregate(&names[a], ratios[r], config.synthetic_weights[w], runs))
         .collect();
-    add_deltas(&mut results, &none, config.reference_arm.as_deref(), test_train_ratio);
+    add_deltas(
+        &mut results,
+        &none,
+        config.reference_arm.as_deref(),
+        test_train_ratio,
+    );
     Ok(SweepResults {
         config: config.clone(),
         arms: names,
@@ -517,7 +528,9 @@ fn add_deltas(
         r.vs_reference = reference.filter(|&name| name != r.arm).and_then(|name| {
             snapshot
                 .iter()
-                .find(|b| b.arm == name && b.ratio == r.ratio && b.synthetic_weight == r.synthetic_weight)
+                .find(|b| {
+                    b.arm == name && b.ratio == r.ratio && b.synthetic_weight == r.synthetic_weight
+                })
                 .map(|b| paired(r, b, test_train_ratio))
         });
     }
