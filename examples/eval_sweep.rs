@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     for r in &results.results {
         let d = r.vs_none.expect("every arm is paired with none");
         println!(
-            "{} ×{}: {} rows; Δ macro-F1 {}; Δ rare {}",
+            "{} ×{}: {:.0} rows; Δ macro-F1 {}; Δ rare {}",
             r.arm, r.ratio, r.added_rows.mean, d.macro_f1, d.rare_macro_f1
         );
     }
