@@ -3,7 +3,8 @@
 //! Builds a CTI-to-MITRE-sized input (default 13,000 training + 2,600 test rows, 188
 //! technique classes) by resampling the bundled `data/cti_to_mitre_sample.csv` with a fixed
 //! seed and perturbing every copy slightly (a word dropped, two neighbours swapped, a word
-//! borrowed from another sentence of the same technique), so it is not all duplicates.
+//! borrowed from another sentence of the same technique, one-letter typos), so it is not
+//! all duplicates and its vocabulary grows with the rows.
 //! The texts are normalised here and written to one temporary JSON file that both sides
 //! read, so both fit exactly the same texts. Then, interleaved `PROBE_SPEED_REPS` times
 //! (default 2): synthcti's default probe ([`ProbeConfig::tfidf`]: char 2–5-grams,
@@ -63,7 +64,11 @@ fn load_sample() -> Vec<(String, String)> {
         .collect()
 }
 
-/// A slightly perturbed copy of `text`: each edit applies with probability 0.3.
+/// Probability of a one-letter typo in a word.
+const TYPO: f64 = 0.08;
+
+/// A slightly perturbed copy of `text`: each word edit applies with probability 0.3, and
+/// each word of four or more letters gets a one-letter typo with probability [`TYPO`].
 fn perturb(text: &str, donor: &str, rng: &mut Xoshiro256PlusPlus) -> String {
     let mut words: Vec<&str> = text.split(' ').collect();
     if words.len() > 3 && rng.gen_bool(0.3) {
@@ -80,7 +85,22 @@ fn perturb(text: &str, donor: &str, rng: &mut Xoshiro256PlusPlus) -> String {
         let at = rng.gen_range(0..=words.len());
         words.insert(at, word);
     }
-    words.join(" ")
+    let mut out = String::with_capacity(text.len() + 8);
+    for (k, word) in words.iter().enumerate() {
+        if k > 0 {
+            out.push(' ');
+        }
+        // A typo in some words, so the vocabulary grows with the rows as real text does.
+        if word.len() > 3 && word.is_ascii() && rng.gen_bool(TYPO) {
+            let at = rng.gen_range(1..word.len());
+            out.push_str(&word[..at]);
+            out.push(char::from(b'a' + rng.gen_range(0..26u8)));
+            out.push_str(&word[at + 1..]);
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
 }
 
 /// `n` resampled, perturbed rows; every class of the sample appears at least once.
