@@ -13,7 +13,8 @@
 //! Prints rows, classes, features, both times, the ratio and the load average.
 //!
 //! `cargo bench --bench probe_speed`. Env: `PROBE_SPEED_ROWS` (training rows),
-//! `PROBE_SPEED_REPS`, `PROBE_SPEED_SKLEARN=0` (Rust only), `PYTHON` (default `python3`).
+//! `PROBE_SPEED_REPS`, `PROBE_SPEED_SKLEARN=0` (Rust only), `PROBE_SPEED_ONE_THREAD=0` (skip
+//! the extra single-thread Rust fit), `PYTHON` (default `python3`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -263,6 +264,23 @@ fn main() {
         } else {
             println!();
         }
+    }
+    if std::env::var("PROBE_SPEED_ONE_THREAD").map_or(true, |v| v != "0") {
+        // SAFETY: no other thread is running (the probe's workers are scoped and joined).
+        unsafe { std::env::set_var("SYNTHCTI_PROBE_THREADS", "1") };
+        let t = Instant::now();
+        probe
+            .fit_predict(&train_refs, &weights, &test_refs, None)
+            .expect("probe fit");
+        let secs = t.elapsed().as_secs_f64();
+        unsafe { std::env::remove_var("SYNTHCTI_PROBE_THREADS") };
+        let per_core = sk_s.last().map_or(String::new(), |sk| {
+            format!("; vs the last sklearn run {:.2}", secs / sk)
+        });
+        println!(
+            "rust on 1 thread (SYNTHCTI_PROBE_THREADS=1): {secs:.2} s{per_core} (load {})",
+            load_average()
+        );
     }
     let rust_med = median(&mut rust_s);
     if sk_s.is_empty() {

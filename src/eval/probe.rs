@@ -90,8 +90,13 @@ impl ProbeConfig {
                     .filter(|(_, w)| **w > 0.0)
                     .map(|(t, _)| *t)
                     .collect();
-                let vectorizer = TfidfVectorizer::fit(tfidf, &fitting)?;
-                let x_train = vectorizer.transform(&train_texts);
+                let (vectorizer, x_fitting) = TfidfVectorizer::fit_transform(tfidf, &fitting)?;
+                // Rows of weight 0 are not fitted on; they only need their own rows.
+                let x_train = if fitting.len() == train_texts.len() {
+                    x_fitting
+                } else {
+                    vectorizer.transform(&train_texts)
+                };
                 let x_test = vectorizer.transform(&test_texts);
                 fit_predict_sparse(&x_train, &labels, weights, &x_test, &self.model)
             }
