@@ -349,72 +349,149 @@ impl SvmProblem {
         (&self.indices[range.clone()], &self.values[range])
     }
 
-    /// Dual coordinate descent for class `k` against the rest (LIBLINEAR's
-    /// `solve_l2r_l1l2_svc` for the squared hinge, with its shrinking); returns the
-    /// weights in problem columns, bias last.
-    fn solve(&self, k: usize, config: &LinearModelConfig) -> Vec<f64> {
-        let d = self.width;
+    /// Dual coordinate descent for classes `first..first + BATCH` (those below
+    /// `n_classes`), each against the rest: LIBLINEAR's `solve_l2r_l1l2_svc` for the
+    /// squared hinge, with its shrinking, run for the classes of a batch in lockstep. They
+    /// share one random row order per pass, so a row's values are read once for all of
+    /// them (the solver is bound by streaming the rows, not by arithmetic); each class
+    /// keeps its own α, shrinking and stopping test. Returns each class's weights in
+    /// problem columns, bias last.
+    fn solve_batch(
+        &self,
+        first: usize,
+        n_classes: usize,
+        config: &LinearModelConfig,
+    ) -> Vec<Vec<f64>> {
+        let nb = BATCH.min(n_classes - first);
+        let (d, n) = (self.width, self.n_rows());
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-            config.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            config.seed ^ (first as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
-        let mut w = vec![0.0f64; d + 1];
-        let mut alpha = vec![0.0f64; self.n_rows()];
-        let mut active: Vec<u32> = (0..self.n_rows() as u32).collect();
-        let mut active_size = active.len();
+        // Lane b of weight column j is w[j * BATCH + b]; column d is the bias.
+        let mut w = vec![0.0f64; (d + 1) * BATCH];
+        let mut alpha = vec![0.0f64; n * BATCH];
+        let all: u8 = (1u8 << nb) - 1;
+        // Per row, the classes for which it is not shrunk; per class, how many such rows.
+        let mut active = vec![all; n];
+        let mut n_active = [n; BATCH];
+        let mut running = all;
         // α has no upper bound with the squared hinge, so only the lower-bound shrinking
         // threshold of LIBLINEAR is needed.
-        let mut pg_max_old = f64::INFINITY;
+        let mut pg_max_old = [f64::INFINITY; BATCH];
+        let mut order: Vec<u32> = (0..n as u32).collect();
         let mut iter = 0;
-        while iter < config.max_iter {
-            let (mut pg_max, mut pg_min) = (f64::NEG_INFINITY, f64::INFINITY);
-            active[..active_size].shuffle(&mut rng);
-            let mut s = 0;
-            while s < active_size {
-                let i = active[s] as usize;
+        while running != 0 && iter < config.max_iter {
+            let mut pg_max = [f64::NEG_INFINITY; BATCH];
+            let mut pg_min = [f64::INFINITY; BATCH];
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let i = i as usize;
+                let todo = active[i] & running;
+                if todo == 0 {
+                    continue;
+                }
                 let (cols, vals) = self.row(i);
-                let yi = if self.labels[i] as usize == k {
-                    1.0
-                } else {
-                    -1.0
-                };
-                let g = yi * (sparse_dot(cols, vals, &w) + w[d]) - 1.0 + self.diag[i] * alpha[i];
-                let mut pg = 0.0;
-                if alpha[i] == 0.0 {
-                    if g > pg_max_old {
-                        active_size -= 1;
-                        active.swap(s, active_size);
-                        continue;
-                    } else if g < 0.0 {
+                let dots = batch_dot(cols, vals, &w);
+                let mut step = [0.0f64; BATCH];
+                for b in (0..nb).filter(|b| todo & (1 << b) != 0) {
+                    let yi = if self.labels[i] as usize == first + b {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    let a = &mut alpha[i * BATCH + b];
+                    let g = yi * (dots[b] + w[d * BATCH + b]) - 1.0 + self.diag[i] * *a;
+                    let mut pg = 0.0;
+                    if *a == 0.0 {
+                        if g > pg_max_old[b] {
+                            active[i] &= !(1 << b);
+                            n_active[b] -= 1;
+                            continue;
+                        } else if g < 0.0 {
+                            pg = g;
+                        }
+                    } else {
                         pg = g;
                     }
-                } else {
-                    pg = g;
-                }
-                pg_max = pg_max.max(pg);
-                pg_min = pg_min.min(pg);
-                if pg.abs() > 1e-12 {
-                    let old = alpha[i];
-                    alpha[i] = (old - g / self.qd[i]).max(0.0);
-                    let step = (alpha[i] - old) * yi;
-                    for (&c, &v) in cols.iter().zip(vals) {
-                        w[c as usize] += step * f64::from(v);
+                    pg_max[b] = pg_max[b].max(pg);
+                    pg_min[b] = pg_min[b].min(pg);
+                    if pg.abs() > 1e-12 {
+                        let old = *a;
+                        *a = (old - g / self.qd[i]).max(0.0);
+                        step[b] = (*a - old) * yi;
                     }
-                    w[d] += step;
                 }
-                s += 1;
+                if step.iter().any(|&s| s != 0.0) {
+                    batch_axpy(cols, vals, &step, &mut w);
+                    for (bias, s) in w[d * BATCH..].iter_mut().zip(step) {
+                        *bias += s;
+                    }
+                }
             }
             iter += 1;
-            if pg_max - pg_min <= config.tol {
-                if active_size == active.len() {
-                    break;
+            let was_running = running;
+            for b in (0..nb).filter(|b| was_running & (1 << b) != 0) {
+                if pg_max[b] - pg_min[b] <= config.tol {
+                    if n_active[b] == n {
+                        running &= !(1 << b);
+                    } else {
+                        active.iter_mut().for_each(|m| *m |= 1 << b);
+                        n_active[b] = n;
+                        pg_max_old[b] = f64::INFINITY;
+                    }
+                    continue;
                 }
-                active_size = active.len();
-                pg_max_old = f64::INFINITY;
-                continue;
+                pg_max_old[b] = if pg_max[b] <= 0.0 {
+                    f64::INFINITY
+                } else {
+                    pg_max[b]
+                };
             }
-            pg_max_old = if pg_max <= 0.0 { f64::INFINITY } else { pg_max };
         }
-        w
+        (0..nb)
+            .map(|b| w.chunks_exact(BATCH).map(|lanes| lanes[b]).collect())
+            .collect()
+    }
+}
+
+/// Classes solved together by [`SvmProblem::solve_batch`] (≤ 8: one bit each in a `u8`).
+const BATCH: usize = 4;
+
+/// `Σⱼ vals[j] · w[cols[j] · BATCH + b]` for every lane `b`, with two partial sums per lane.
+fn batch_dot(cols: &[u32], vals: &[f32], w: &[f64]) -> [f64; BATCH] {
+    let lanes = |c: u32| -> &[f64; BATCH] {
+        let at = c as usize * BATCH;
+        w[at..at + BATCH].try_into().expect("BATCH lanes")
+    };
+    let (mut even, mut odd) = ([0.0f64; BATCH], [0.0f64; BATCH]);
+    let (c2, v2) = (cols.chunks_exact(2), vals.chunks_exact(2));
+    let (c_rest, v_rest) = (c2.remainder(), v2.remainder());
+    for (c, v) in c2.zip(v2) {
+        let (w0, w1) = (lanes(c[0]), lanes(c[1]));
+        let (v0, v1) = (f64::from(v[0]), f64::from(v[1]));
+        for b in 0..BATCH {
+            even[b] += w0[b] * v0;
+            odd[b] += w1[b] * v1;
+        }
+    }
+    for (&c, &v) in c_rest.iter().zip(v_rest) {
+        let w0 = lanes(c);
+        for b in 0..BATCH {
+            even[b] += w0[b] * f64::from(v);
+        }
+    }
+    std::array::from_fn(|b| even[b] + odd[b])
+}
+
+/// `w[cols[j] · BATCH + b] += step[b] · vals[j]` for every stored value and lane.
+fn batch_axpy(cols: &[u32], vals: &[f32], step: &[f64; BATCH], w: &mut [f64]) {
+    for (&c, &v) in cols.iter().zip(vals) {
+        let at = c as usize * BATCH;
+        let lanes: &mut [f64; BATCH] = (&mut w[at..at + BATCH]).try_into().expect("BATCH lanes");
+        let v = f64::from(v);
+        for b in 0..BATCH {
+            lanes[b] += step[b] * v;
+        }
     }
 }
 
@@ -427,13 +504,15 @@ fn fit_svm(
     threads: usize,
 ) -> LinearModel {
     let problem = SvmProblem::new(x, y, weights, config.c);
-    let per_class = per_task(n_classes, threads, |k| problem.solve(k, config));
+    let batches = per_task(n_classes.div_ceil(BATCH), threads, |t| {
+        problem.solve_batch(t * BATCH, n_classes, config)
+    });
     LinearModel {
         n_classes,
         n_features: x.n_cols,
         width: problem.width,
         columns: problem.columns,
-        coef: per_class.concat(),
+        coef: batches.into_iter().flatten().flatten().collect(),
     }
 }
 
