@@ -728,10 +728,10 @@ mod tests {
         let predicted = one.predict(&x);
         let accuracy = predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
         assert!(accuracy >= 76, "training accuracy {accuracy}/80");
-        for i in 0..x.n_rows() {
+        for (i, &p) in predicted.iter().enumerate() {
             let z = one.decision(&x, i);
             let best = (0..4).fold(0, |b, k| if z[k] > z[b] { k } else { b });
-            assert_eq!(predicted[i], best, "row {i}");
+            assert_eq!(p, best, "row {i}");
         }
     }
 
