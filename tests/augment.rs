@@ -277,7 +277,11 @@ async fn resume_after_kill_gives_the_same_rows() {
             if i > 0 {
                 cmd.arg("--resume");
             }
-            let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let mut child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
             let t = Instant::now();
             while lines() < at && t.elapsed() < Duration::from_secs(60) {
                 std::thread::sleep(Duration::from_millis(10));

@@ -199,8 +199,8 @@ async fn budget_limits_stop_cleanly_and_resume_continues() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_journal_write_failure_stops_the_run_and_keeps_the_answers() {
     let args = ["--target", "absolute:15", "--concurrency", "2"];
-    // No embedding cache: the file-size limit below must hit the journal first.
-    let r = reference_run("[embed]\ncache = false\n", &args).await;
+    // (open_filters_config has no embedding cache: the file-size limit hits the journal first.)
+    let r = reference_run("", &args).await;
 
     let mut cmd = augment_llm(&r.b, &r.cfg, &r.url, &args);
     // SAFETY: only async-signal-safe calls between fork and exec.
@@ -368,6 +368,8 @@ async fn a_second_run_in_the_same_directory_is_refused() {
     let mut cmd = support::augment_cli::augment_cmd();
     cmd.args(["--input", TINY, "--output"])
         .arg(&out)
+        .arg("--config")
+        .arg(&cfg)
         .args(["--source", "procedures"]);
     let o = run(cmd).await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -388,8 +390,8 @@ async fn overwrite_keeps_the_old_answers_until_the_endpoint_works() {
     let args = ["--target", "absolute:3"];
     let o = run(augment_llm(&out, &cfg, &good.base_url(), &args)).await;
     assert!(o.status.success(), "{}", stderr(&o));
-    let paid = journal_requests(&out);
-    assert_eq!(paid.len(), 6);
+    let paid = journal_requests(&out).len();
+    assert!(paid >= 6, "{paid} answers");
 
     for _ in 0..2 {
         let o = run(augment_llm(
@@ -402,7 +404,7 @@ async fn overwrite_keeps_the_old_answers_until_the_endpoint_works() {
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
         let old = read_jsonl(&out.join("journal.jsonl.old"));
         let kept: Vec<&Value> = old.iter().filter(|v| v["event"] == "request").collect();
-        assert_eq!(kept.len(), 6, "the paid answers are kept");
+        assert_eq!(kept.len(), paid, "the paid answers are kept");
     }
     let o = run(augment_llm(
         &out,

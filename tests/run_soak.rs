@@ -169,8 +169,7 @@ async fn a_thousand_request_run_accounts_for_every_request_and_resumes() {
     let cfg = open_filters_config(
         dir.path(),
         "[generate]\noverask = 1.0\nmax_requests_factor = 1.0\n\
-         [llm]\ntimeout_secs = 0.25\nbackoff_initial_ms = 0\nbackoff_max_ms = 2\nconcurrency = 16\nmax_retries = 2\n\
-         [embed]\ncache = false\n",
+         [llm]\ntimeout_secs = 0.25\nbackoff_initial_ms = 0\nbackoff_max_ms = 2\nconcurrency = 16\nmax_retries = 2\n",
     );
     let out = dir.path().join("out");
     let args = ["--target", "absolute:500"];

@@ -48,13 +48,14 @@ pub fn augment_llm_on(
 }
 
 /// Filters wide open (these tests are about the plumbing, not about what a fake LLM writes),
-/// plus `extra` TOML lines.
+/// no embedding cache (runs of other checkouts share `$SYNTHCTI_HOME`), plus `extra` TOML
+/// lines.
 pub fn open_filters_config(dir: &Path, extra: &str) -> PathBuf {
     let p = dir.join("open.toml");
     std::fs::write(
         &p,
         format!(
-            "{extra}\n[filter]\nmin_words = 3\nmin_centroid_cosine = -1.0\nmin_margin = -2.0\nnear_duplicate = 1.0\n"
+            "{extra}\n[embed]\ncache = false\n[filter]\nmin_words = 3\nmin_centroid_cosine = -1.0\nmin_margin = -2.0\nnear_duplicate = 1.0\n"
         ),
     )
     .unwrap();
