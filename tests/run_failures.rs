@@ -227,7 +227,7 @@ async fn a_journal_write_failure_stops_the_run_and_keeps_the_answers() {
     );
     let sent = r.server.requests() - r.before;
     let journaled = journal_requests(&r.b).len();
-    assert!(journaled >= 3 && journaled < 30, "{journaled} journaled");
+    assert!((3..30).contains(&journaled), "{journaled} journaled");
     // Stopped at once: at most the requests in flight beyond what was journaled.
     assert!(sent <= journaled + 2, "{sent} sent, {journaled} journaled");
     assert!(!r.b.join("report.json").exists());
