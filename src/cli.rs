@@ -19,6 +19,7 @@ use crate::eval::sweep::{SweepConfig, TargetRule, run_sweep};
 use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
+use crate::report::IncompleteRun;
 use crate::stats::{UnderPolicy, render_table};
 
 /// Balance CTI datasets with synthetic sentences for under-represented ATT&CK techniques.
@@ -339,6 +340,18 @@ pub struct AugmentArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Stop after this many requests in a row failed for good (default 20).
+    #[arg(long)]
+    pub max_consecutive_failures: Option<usize>,
+    /// Stop after this many requests to the endpoint in this run (resumable).
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Stop sending once this run used this many prompt + completion tokens (resumable).
+    #[arg(long)]
+    pub max_tokens_total: Option<u64>,
+    /// Stop sending once this run cost this much, from llm.price_per_1k_* (resumable).
+    #[arg(long)]
+    pub max_cost: Option<f64>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -426,6 +439,13 @@ impl AugmentArgs {
         if !self.techniques.is_empty() {
             g.techniques.clone_from(&self.techniques);
         }
+        set(
+            &mut g.max_consecutive_failures,
+            self.max_consecutive_failures,
+        );
+        set(&mut g.max_requests, self.max_requests.map(Some));
+        set(&mut g.max_tokens_total, self.max_tokens_total.map(Some));
+        set(&mut g.max_cost, self.max_cost.map(Some));
         self.llm.apply(&mut cfg);
         cfg.check()?;
         Ok(cfg)
@@ -710,6 +730,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 ),
             };
             write!(stdout, "{}", report.summary_markdown())?;
+            if let Some(incomplete) = IncompleteRun::of(&report, &a.output.join("journal.jsonl")) {
+                return Err(incomplete.into());
+            }
             if !a.dry_run {
                 writeln!(
                     stdout,

@@ -175,6 +175,34 @@ pub struct GenerateConfig {
     pub procedures_per_prompt: usize,
     /// Accepted sentences shown back in the prompt (most recent).
     pub accepted_per_prompt: usize,
+    /// Stop the run after this many requests in a row failed for good (≥ 1).
+    pub max_consecutive_failures: usize,
+    /// Stop after this many requests to the endpoint in this invocation (journal replays do
+    /// not count); `--resume` with a higher value continues.
+    pub max_requests: Option<u64>,
+    /// Stop sending once this invocation used this many prompt + completion tokens.
+    pub max_tokens_total: Option<u64>,
+    /// Stop sending once this invocation cost this much (needs `llm.price_per_1k_*`).
+    pub max_cost: Option<f64>,
+}
+
+impl GenerateConfig {
+    /// Validates the run limits.
+    pub fn check_limits(&self, priced: bool) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.max_consecutive_failures == 0 {
+            return bad("generate.max_consecutive_failures must be >= 1".into());
+        }
+        if let Some(c) = self.max_cost {
+            if !(c.is_finite() && c >= 0.0) {
+                return bad(format!("generate.max_cost must be >= 0, got {c}"));
+            }
+            if !priced {
+                return bad("generate.max_cost needs llm.price_per_1k_prompt or llm.price_per_1k_completion".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for GenerateConfig {
@@ -192,6 +220,10 @@ impl Default for GenerateConfig {
             examples_per_prompt: 2,
             procedures_per_prompt: 3,
             accepted_per_prompt: 8,
+            max_consecutive_failures: 20,
+            max_requests: None,
+            max_tokens_total: None,
+            max_cost: None,
         }
     }
 }
@@ -246,6 +278,9 @@ impl Config {
             .check()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let g = &self.generate;
+        let priced =
+            self.llm.price_per_1k_prompt.is_some() || self.llm.price_per_1k_completion.is_some();
+        g.check_limits(priced)?;
         if g.overask < 1.0 || !g.overask.is_finite() {
             return bad(format!("generate.overask must be >= 1, got {}", g.overask));
         }

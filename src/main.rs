@@ -4,6 +4,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use synthcti::cli::{Cli, run};
+use synthcti::pipeline::PipelineError;
+use synthcti::report::IncompleteRun;
+
+/// Exit codes: 0 success; 1 the run itself failed (I/O, journal, output directory, LLM
+/// endpoint or server); 2 bad input or usage; 3 run incomplete because of request failures
+/// (rows missing; `--resume` continues); 4 stopped by `--max-requests`, `--max-tokens-total`
+/// or `--max-cost` (rows missing; `--resume` with a higher limit continues).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(incomplete) = cause.downcast_ref::<IncompleteRun>() {
+            return incomplete.exit_code();
+        }
+        if cause
+            .downcast_ref::<PipelineError>()
+            .is_some_and(PipelineError::is_run_failure)
+        {
+            return 1;
+        }
+    }
+    2
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +49,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&e))
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,18 +19,22 @@ use crate::catalog::{Catalog, Procedures, Resolution, normalize_technique_id};
 use crate::cluster::{
     Cluster, ClusterError, TechniqueClusters, cluster_technique, normalized_mean,
 };
-use crate::config::{Config, ConfigError, OutputShape, Target};
+use crate::config::{Config, ConfigError, GenerateConfig, OutputShape, Target};
 use crate::data::{DataError, Dataset, Origin, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, Embedder};
+use crate::error_chain;
 use crate::filter::{FilterIndex, RejectReason, Scores};
-use crate::journal::{Journal, JournalError, RequestOutcome};
+use crate::journal::{DirLock, Journal, JournalError, JournalHeader, RequestOutcome, sync_dir};
 use crate::llm::{ChatRequest, LlmClient, LlmConfig, LlmError, LocalServer, parse_sentences};
 use crate::output::{
     LlmProvenance, NewRow, OutputError, Provenance, jsonl_bytes, jsonl_of, native_bytes, write_file,
 };
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
-use crate::report::{ClusterSummary, LlmUsage, RunReport, TechniqueReport};
+use crate::report::{ClusterSummary, LlmUsage, RunOutcome, RunReport, StopReason, TechniqueReport};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, median};
+
+mod guard;
+use guard::{GuardSummary, RunGuard};
 
 /// Any stage's error.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,24 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl PipelineError {
+    /// Whether this is a failure of the run itself (I/O, the journal, the output directory,
+    /// the LLM endpoint or server) rather than bad input or usage: exit code 1, else 2.
+    pub fn is_run_failure(&self) -> bool {
+        match self {
+            PipelineError::Journal(e) => {
+                matches!(e, JournalError::Io { .. } | JournalError::Locked { .. })
+            }
+            PipelineError::Output(_) | PipelineError::OutputDir { .. } => true,
+            PipelineError::Llm(e) => !matches!(
+                e,
+                LlmError::InvalidParam { .. } | LlmError::MissingAsset { .. }
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// The data, its embeddings and the clusters of the selected techniques.
@@ -396,7 +418,29 @@ fn progress_bar(show: bool, len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// Reads `input`, augments it and writes the output directory. Returns the report.
+/// Refuses to write over a finished run (any source) unless resuming or overwriting.
+fn check_previous_run(cfg: &Config, opts: &AugmentOptions) -> Result<(), PipelineError> {
+    if opts.resume || opts.overwrite {
+        return Ok(());
+    }
+    let dir = &opts.output_dir;
+    let journal = dir.join("journal.jsonl");
+    let journal_used =
+        !cfg.generate.source.uses_llm() && journal.metadata().is_ok_and(|m| m.len() > 0);
+    for (path, there) in [
+        (dir.join("report.json"), dir.join("report.json").exists()),
+        (journal, journal_used),
+    ] {
+        if there {
+            return Err(JournalError::Exists { path }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Reads `input`, augments it and writes the output directory, holding the directory's lock
+/// throughout. Returns the report; an incomplete run (see [`RunReport::outcome`]) still
+/// writes its rows and report.
 pub async fn augment(
     input: &Path,
     cfg: &Config,
@@ -404,6 +448,13 @@ pub async fn augment(
     embedder: &mut dyn Embedder,
 ) -> Result<RunReport, PipelineError> {
     cfg.check()?;
+    let _lock = match opts.dry_run {
+        true => None,
+        false => Some(DirLock::acquire(&opts.output_dir)?),
+    };
+    if !opts.dry_run {
+        check_previous_run(cfg, opts)?;
+    }
     let started = Instant::now();
     let catalog = Catalog::bundled();
     let t = Instant::now();
@@ -413,7 +464,7 @@ pub async fn augment(
         rows: new_rows,
         rejected,
         mut report,
-    } = augment_dataset(dataset.clone(), stats, cfg, opts, embedder).await?;
+    } = augment_unlocked(dataset.clone(), stats, cfg, opts, embedder).await?;
     report.stage_seconds.insert("read".into(), read);
     if !opts.dry_run {
         let t = Instant::now();
@@ -439,14 +490,33 @@ pub async fn augment(
         let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
         write_file(&dir.join("report.json"), &json)?;
         write_file(&dir.join("report.md"), report.to_markdown().as_bytes())?;
+        sync_dir(dir).map_err(|source| PipelineError::OutputDir {
+            path: dir.clone(),
+            source,
+        })?;
     }
     Ok(report)
 }
 
 /// Augments a dataset in memory: embeds, clusters, adds procedure examples and LLM rows
 /// through the filters. Returns the new rows (technique, cluster, acceptance order) and the
-/// report; writes only the journal (none on a dry run).
+/// report; writes only the journal (none on a dry run), holding the output directory's lock.
 pub async fn augment_dataset(
+    dataset: Dataset,
+    stats: DatasetStats,
+    cfg: &Config,
+    opts: &AugmentOptions,
+    embedder: &mut dyn Embedder,
+) -> Result<Augmented, PipelineError> {
+    let _lock = match opts.dry_run {
+        true => None,
+        false => Some(DirLock::acquire(&opts.output_dir)?),
+    };
+    augment_unlocked(dataset, stats, cfg, opts, embedder).await
+}
+
+/// [`augment_dataset`] for a caller that holds the lock.
+async fn augment_unlocked(
     dataset: Dataset,
     stats: DatasetStats,
     cfg: &Config,
@@ -619,13 +689,18 @@ pub async fn augment_dataset(
         output_dir: opts.output_dir.display().to_string(),
         dry_run: opts.dry_run,
         config_file: opts.config_file.as_ref().map(|p| p.display().to_string()),
-        config: cfg.to_toml(),
+        config: Config {
+            llm: cfg.llm.redacted(),
+            ..cfg.clone()
+        }
+        .to_toml(),
         rows_before: ds.samples.len(),
         ..Default::default()
     };
 
+    let mut stop = None;
     if gen_cfg.source.uses_llm() && jobs.iter().any(|j| j.need() > 0) {
-        generate(
+        stop = generate(
             cfg,
             opts,
             &catalog,
@@ -663,6 +738,14 @@ pub async fn augment_dataset(
             *report.rejected.entry(reason.clone()).or_default() += n;
         }
     }
+    let missing_rows: usize = jobs.iter().map(ClusterJob::need).sum();
+    report.outcome = match stop {
+        Some(reason) if missing_rows > 0 => RunOutcome::Incomplete {
+            reason,
+            missing_rows,
+        },
+        _ => RunOutcome::Complete { missing_rows },
+    };
     report.techniques = reports;
     report.stage_seconds = stage_seconds;
     report.wall_seconds = started.elapsed().as_secs_f64();
@@ -673,54 +756,20 @@ pub async fn augment_dataset(
     })
 }
 
-/// The LLM stage: plans requests per cluster in rounds, asks the journal then the endpoint,
-/// filters answers in request order.
-#[allow(clippy::too_many_arguments)]
-async fn generate(
-    cfg: &Config,
-    opts: &AugmentOptions,
-    catalog: &Catalog,
-    prep: &Prepared,
-    jobs: &mut [ClusterJob<'_>],
-    reports: &mut [TechniqueReport],
-    filter: &mut FilterIndex,
-    rejected: &mut Vec<RejectedRow>,
-    embedder: &mut dyn Embedder,
-    report: &mut RunReport,
-) -> Result<(), PipelineError> {
-    let gen_cfg = &cfg.generate;
-    let llm_cfg = &cfg.llm;
-    // `resolved()` has filled these in.
-    let template = PromptTemplate::load(gen_cfg.template.as_deref().unwrap_or("local-one"))?;
-    let per_request = gen_cfg.sentences_per_request.unwrap_or(1);
-    report.template = Some((template.name().to_string(), template.hash().to_string()));
-    for job in jobs.iter_mut() {
-        let need = job.need();
-        job.budget = if need == 0 {
-            0
-        } else {
-            // factor × the requests the need takes (at least one)
-            ((need as f64 / per_request as f64).ceil() * gen_cfg.max_requests_factor).ceil()
-                as usize
-        };
-    }
-    let samples = &prep.dataset.samples;
-    let technique_ctx: Vec<TechniqueContext> = prep
-        .clusters
-        .iter()
-        .map(|tc| {
-            let t = catalog.get(&tc.technique);
-            TechniqueContext {
-                id: tc.technique.clone(),
-                name: catalog.name_of(&tc.technique).to_string(),
-                tactics: t.map(|t| t.tactics.clone()).unwrap_or_default(),
-                description: t.map(|t| t.description.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
+/// What planning a round reads.
+struct Planner<'a> {
+    cfg: &'a Config,
+    template: &'a PromptTemplate,
+    per_request: usize,
+    samples: &'a [Sample],
+    technique_ctx: &'a [TechniqueContext],
+}
 
-    // Plans the next round: up to the attempt budget, over-asking to cover rejects.
-    let plan_round = |jobs: &mut [ClusterJob<'_>]| -> Result<Vec<Planned>, PipelineError> {
+impl Planner<'_> {
+    /// Plans the next round: up to the attempt budget, over-asking to cover rejects.
+    fn plan_round(&self, jobs: &mut [ClusterJob<'_>]) -> Result<Vec<Planned>, PipelineError> {
+        let gen_cfg = &self.cfg.generate;
+        let per_request = self.per_request;
         let mut out = Vec::new();
         for (ji, job) in jobs.iter_mut().enumerate() {
             let need = job.need();
@@ -740,9 +789,9 @@ async fn generate(
                 let e = gen_cfg.examples_per_prompt.min(pool.len());
                 let example_ids: Vec<usize> =
                     (0..e).map(|i| pool[(slot * e + i) % pool.len()]).collect();
-                let text = |id: &usize| samples[*id].text.clone();
+                let text = |id: &usize| self.samples[*id].text.clone();
                 let ctx = PromptContext {
-                    technique: technique_ctx[job.tech].clone(),
+                    technique: self.technique_ctx[job.tech].clone(),
                     central: job.cluster.central.iter().map(text).collect(),
                     diverse: job.cluster.diverse.iter().map(text).collect(),
                     procedures: job.procedures.clone(),
@@ -760,10 +809,10 @@ async fn generate(
                         OutputShape::Lines => "lines".into(),
                     },
                 };
-                let messages = template.render(&ctx)?;
+                let messages = self.template.render(&ctx)?;
                 let seed = request_seed(
-                    cfg.seed,
-                    &technique_ctx[job.tech].id,
+                    self.cfg.seed,
+                    &self.technique_ctx[job.tech].id,
                     job.cluster.index,
                     slot,
                 );
@@ -781,7 +830,7 @@ async fn generate(
                     seed,
                     json_schema,
                 };
-                let key = request_key(llm_cfg, &request);
+                let key = request_key(&self.cfg.llm, &request);
                 out.push(Planned {
                     job: ji,
                     slot,
@@ -794,37 +843,319 @@ async fn generate(
             job.sent += k;
         }
         Ok(out)
-    };
+    }
+}
 
-    if opts.dry_run {
-        // The first round (over-asked); later rounds only replace rejects, up to the budget.
-        let planned = plan_round(jobs)?;
-        let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
-        for p in &planned {
-            let chars: usize = p.request.messages.iter().map(|m| m.content.len()).sum();
-            prompt_tokens += (chars / 4) as u64;
-            completion_tokens += u64::from(llm_cfg.max_tokens);
-            *report
-                .planned_requests
-                .entry(technique_ctx[jobs[p.job].tech].id.clone())
-                .or_default() += 1;
+/// The dry run: the first round's requests, the budgets, tokens and cost, in the report.
+fn plan_only(
+    planner: &Planner<'_>,
+    jobs: &mut [ClusterJob<'_>],
+    report: &mut RunReport,
+) -> Result<(), PipelineError> {
+    let llm_cfg = &planner.cfg.llm;
+    let tech_id = |job: &ClusterJob<'_>| planner.technique_ctx[job.tech].id.clone();
+    // The first round (over-asked); later rounds only replace rejects, up to the budget.
+    let planned = planner.plan_round(jobs)?;
+    let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
+    for p in &planned {
+        let chars: usize = p.request.messages.iter().map(|m| m.content.len()).sum();
+        prompt_tokens += (chars / 4) as u64;
+        completion_tokens += u64::from(llm_cfg.max_tokens);
+        *report
+            .planned_requests
+            .entry(tech_id(&jobs[p.job]))
+            .or_default() += 1;
+    }
+    for job in jobs.iter() {
+        *report.request_budget.entry(tech_id(job)).or_default() += job.budget;
+    }
+    report.estimated_tokens = prompt_tokens + completion_tokens;
+    report.estimated_cost = match (llm_cfg.price_per_1k_prompt, llm_cfg.price_per_1k_completion) {
+        (None, None) => None,
+        (p, c) => Some(
+            p.unwrap_or(0.0) * prompt_tokens as f64 / 1000.0
+                + c.unwrap_or(0.0) * completion_tokens as f64 / 1000.0,
+        ),
+    };
+    Ok(())
+}
+
+/// The journal, whatever a panic elsewhere left in its lock (its state stays consistent:
+/// every event is one appended line).
+fn journal_lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Asks the journal, then the endpoint, for every planned request, `concurrency` at a time,
+/// recording each finished request as it comes. `None`: not sent because the run is stopping.
+/// A journal write failure returns at once (requests in flight are dropped; every answer
+/// received before is on disk).
+async fn ask_round(
+    planned: &[Planned],
+    client: &LlmClient,
+    journal: &Mutex<Journal>,
+    guard: &RunGuard<'_>,
+) -> Result<Vec<Option<RequestOutcome>>, PipelineError> {
+    use futures::StreamExt;
+    let asks = planned.iter().enumerate().map(|(i, p)| async move {
+        if let Some(o) = journal_lock(journal).lookup(&p.key) {
+            return Ok::<_, PipelineError>((i, Some(o)));
         }
-        for job in jobs.iter() {
-            *report
-                .request_budget
-                .entry(technique_ctx[job.tech].id.clone())
-                .or_default() += job.budget;
+        if !guard.admit(client) {
+            return Ok((i, None));
         }
-        report.estimated_tokens = prompt_tokens + completion_tokens;
-        report.estimated_cost = match (llm_cfg.price_per_1k_prompt, llm_cfg.price_per_1k_completion)
-        {
-            (None, None) => None,
-            (p, c) => Some(
-                p.unwrap_or(0.0) * prompt_tokens as f64 / 1000.0
-                    + c.unwrap_or(0.0) * completion_tokens as f64 / 1000.0,
-            ),
+        let result = client.complete(&p.request).await;
+        guard.record(&result);
+        let outcome = match result {
+            Ok(c) => RequestOutcome::Answered {
+                text: c.text,
+                finish_reason: c.finish_reason,
+                prompt_tokens: c.prompt_tokens,
+                completion_tokens: c.completion_tokens,
+                attempts: c.attempts,
+            },
+            Err(e) => RequestOutcome::Failed {
+                error: error_chain(&e),
+            },
         };
-        return Ok(());
+        journal_lock(journal).record_request(&p.key, &outcome)?;
+        Ok((i, Some(outcome)))
+    });
+    // Unordered, so that one slow request does not hold back the others' slots; the
+    // outcomes are put back in request order.
+    let mut stream = futures::stream::iter(asks).buffer_unordered(client.config().concurrency);
+    let mut out = vec![None; planned.len()];
+    while let Some(done) = stream.next().await {
+        let (i, outcome) = done?;
+        out[i] = outcome;
+    }
+    Ok(out)
+}
+
+/// Where filtered answers go.
+struct Sink<'a, 'b> {
+    jobs: &'a mut [ClusterJob<'b>],
+    reports: &'a mut [TechniqueReport],
+    filter: &'a mut FilterIndex,
+    rejected: &'a mut Vec<RejectedRow>,
+    journal: &'a Mutex<Journal>,
+}
+
+/// Parses and filters a round's answers in request order; accepted rows go to their job.
+fn take_answers(
+    planner: &Planner<'_>,
+    planned: &[Planned],
+    outcomes: &[Option<RequestOutcome>],
+    sink: &mut Sink<'_, '_>,
+    embedder: &mut dyn Embedder,
+    endpoint: &str,
+    pb: &ProgressBar,
+) -> Result<(), PipelineError> {
+    let Sink {
+        jobs,
+        reports,
+        filter,
+        rejected,
+        journal,
+    } = sink;
+    let technique_ctx = planner.technique_ctx;
+    // Parse and cheap-check in request order, then embed the survivors in one batch.
+    struct Candidate {
+        plan: usize,
+        text: String,
+    }
+    let mut candidates = Vec::new();
+    for (pi, (p, outcome)) in planned.iter().zip(outcomes).enumerate() {
+        let r = &mut reports[jobs[p.job].tech];
+        let Some(outcome) = outcome else {
+            continue;
+        };
+        r.requests += 1;
+        let RequestOutcome::Answered { text, .. } = outcome else {
+            continue;
+        };
+        let parsed = parse_sentences(text);
+        let origin = Origin::Synthetic;
+        for bad in &parsed.rejects {
+            r.candidates += 1;
+            let reason = RejectReason::Unparseable.as_str();
+            reject(r, rejected, origin, &bad.text, reason, None);
+        }
+        for s in parsed.sentences {
+            r.candidates += 1;
+            match filter.pre_check(&s, &technique_ctx[jobs[p.job].tech].id) {
+                Ok(text) => candidates.push(Candidate { plan: pi, text }),
+                Err(reason) => reject(r, rejected, origin, &s, reason.as_str(), None),
+            }
+        }
+    }
+    let texts: Vec<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
+    let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
+    for (ci, c) in candidates.into_iter().enumerate() {
+        let p = &planned[c.plan];
+        let job = &mut jobs[p.job];
+        let technique = &technique_ctx[job.tech].id;
+        let r = &mut reports[job.tech];
+        let origin = Origin::Synthetic;
+        if job.need() == 0 {
+            reject(r, rejected, origin, &c.text, "over-target", None);
+            continue;
+        }
+        // Accepted earlier in this same round by a near copy? check_embedded sees it.
+        let (verdict, scores) = filter.check_embedded(emb.row(ci), technique);
+        if let Err(reason) = verdict {
+            reject(r, rejected, origin, &c.text, reason.as_str(), Some(scores));
+            continue;
+        }
+        filter.accept(&c.text, emb.row(ci).to_owned());
+        let Some(RequestOutcome::Answered {
+            prompt_tokens,
+            completion_tokens,
+            ..
+        }) = &outcomes[c.plan]
+        else {
+            continue;
+        };
+        r.added_synthetic += 1;
+        let row_key = format!("{}#{}", p.key, job.rows.len());
+        journal_lock(journal).record_accepted(&row_key, technique, &c.text)?;
+        let cfg = planner.cfg;
+        job.rows.push(NewRow {
+            sample: Sample {
+                id: 0,
+                text: c.text,
+                label: technique.clone(),
+                group: None,
+                origin: Origin::Synthetic,
+            },
+            provenance: Provenance {
+                cluster: job.cluster.index,
+                seed_ids: p.example_ids.clone(),
+                scores,
+                llm: Some(LlmProvenance {
+                    template: planner.template.name().to_string(),
+                    template_hash: planner.template.hash().to_string(),
+                    model: cfg.llm.model.clone(),
+                    endpoint: endpoint.to_string(),
+                    temperature: cfg.llm.temperature,
+                    seed: p.seed,
+                    prompt_tokens: *prompt_tokens,
+                    completion_tokens: *completion_tokens,
+                    attempt: p.slot,
+                    request: p.key.clone(),
+                }),
+            },
+        });
+        pb.inc(1);
+    }
+    journal_lock(journal).sync()?;
+    Ok(())
+}
+
+/// What the journal header of a run says: the input rows and the settings that shape what is
+/// asked and kept (not limits, pacing, targets, budgets, prices or the key's variable, so a
+/// resume may change those).
+pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
+    let mut h = Sha256::new();
+    for s in samples {
+        for part in [&*s.text, &*s.label, s.group.as_deref().unwrap_or("")] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update([1]);
+    }
+    let input = hex::encode(h.finalize())[..16].to_string();
+    let d = Config::default();
+    let mut c = cfg.clone();
+    c.generate = GenerateConfig {
+        target: d.generate.target,
+        techniques: Vec::new(),
+        overask: d.generate.overask,
+        max_requests_factor: d.generate.max_requests_factor,
+        max_consecutive_failures: d.generate.max_consecutive_failures,
+        max_requests: None,
+        max_tokens_total: None,
+        max_cost: None,
+        ..c.generate
+    };
+    c.llm = LlmConfig {
+        api_key_env: d.llm.api_key_env,
+        concurrency: d.llm.concurrency,
+        timeout_secs: d.llm.timeout_secs,
+        max_retries: d.llm.max_retries,
+        backoff_initial_ms: d.llm.backoff_initial_ms,
+        backoff_max_ms: d.llm.backoff_max_ms,
+        price_per_1k_prompt: None,
+        price_per_1k_completion: None,
+        ..c.llm
+    };
+    c.embed.progress = d.embed.progress;
+    c.embed.cache = d.embed.cache;
+    c.embed.cache_dir = None;
+    c.local.threads = None;
+    c.local.start_timeout_secs = d.local.start_timeout_secs;
+    c.local.log_dir = None;
+    let config = hex::encode(Sha256::digest(c.to_toml().as_bytes()))[..16].to_string();
+    JournalHeader {
+        synthcti: env!("CARGO_PKG_VERSION").to_string(),
+        input,
+        config,
+    }
+}
+
+/// The LLM stage: plans requests per cluster in rounds, asks the journal then the endpoint,
+/// filters answers in request order. Returns why it stopped early, if it did.
+#[allow(clippy::too_many_arguments)]
+async fn generate(
+    cfg: &Config,
+    opts: &AugmentOptions,
+    catalog: &Catalog,
+    prep: &Prepared,
+    jobs: &mut [ClusterJob<'_>],
+    reports: &mut [TechniqueReport],
+    filter: &mut FilterIndex,
+    rejected: &mut Vec<RejectedRow>,
+    embedder: &mut dyn Embedder,
+    report: &mut RunReport,
+) -> Result<Option<StopReason>, PipelineError> {
+    let gen_cfg = &cfg.generate;
+    // `resolved()` has filled these in.
+    let template = PromptTemplate::load(gen_cfg.template.as_deref().unwrap_or("local-one"))?;
+    let per_request = gen_cfg.sentences_per_request.unwrap_or(1);
+    report.template = Some((template.name().to_string(), template.hash().to_string()));
+    for job in jobs.iter_mut() {
+        let need = job.need();
+        job.budget = if need == 0 {
+            0
+        } else {
+            // factor × the requests the need takes (at least one)
+            ((need as f64 / per_request as f64).ceil() * gen_cfg.max_requests_factor).ceil()
+                as usize
+        };
+    }
+    let technique_ctx: Vec<TechniqueContext> = prep
+        .clusters
+        .iter()
+        .map(|tc| {
+            let t = catalog.get(&tc.technique);
+            TechniqueContext {
+                id: tc.technique.clone(),
+                name: catalog.name_of(&tc.technique).to_string(),
+                tactics: t.map(|t| t.tactics.clone()).unwrap_or_default(),
+                description: t.map(|t| t.description.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let planner = Planner {
+        cfg,
+        template: &template,
+        per_request,
+        samples: &prep.dataset.samples,
+        technique_ctx: &technique_ctx,
+    };
+    if opts.dry_run {
+        plan_only(&planner, jobs, report)?;
+        return Ok(None);
     }
 
     std::fs::create_dir_all(&opts.output_dir).map_err(|source| PipelineError::OutputDir {
@@ -833,171 +1164,92 @@ async fn generate(
     })?;
     let journal = Mutex::new(Journal::open(
         &opts.output_dir.join("journal.jsonl"),
+        &journal_header(cfg, &prep.dataset.samples),
         opts.resume,
         opts.overwrite,
     )?);
 
     // Endpoint: the configured one, or the local server started (and stopped) here.
-    let _server;
-    let base_url = match &cfg.llm.base_url {
-        Some(u) => u.clone(),
-        None => {
-            let server = LocalServer::start(&cfg.local).await?;
-            let url = server.base_url().to_string();
-            _server = server;
-            url
-        }
+    let server = match &cfg.llm.base_url {
+        Some(_) => None,
+        None => Some(LocalServer::start(&cfg.local).await?),
     };
-    let client = LlmClient::new(llm_cfg, &base_url)?;
+    let base_url = match (&server, &cfg.llm.base_url) {
+        (Some(s), _) => s.base_url().to_string(),
+        (None, url) => url.clone().unwrap_or_default(),
+    };
+    let client = LlmClient::new(&cfg.llm, &base_url)?;
     let endpoint = client.endpoint_host();
+    let guard = RunGuard::new(gen_cfg, endpoint.clone(), server.as_ref());
 
     let t = Instant::now();
     let total_need: usize = jobs.iter().map(ClusterJob::need).sum();
     let pb = progress_bar(opts.progress, total_need as u64, "generate");
+    let mut sink = Sink {
+        jobs,
+        reports,
+        filter,
+        rejected,
+        journal: &journal,
+    };
     loop {
-        let planned = plan_round(jobs)?;
+        let planned = planner.plan_round(sink.jobs)?;
         if planned.is_empty() {
             break;
         }
-        // Ask the journal first, the endpoint for the rest; record each answer as it comes.
-        let outcomes: Vec<RequestOutcome> = futures::future::join_all(planned.iter().map(|p| {
-            let client = &client;
-            let journal = &journal;
-            async move {
-                let cached = journal.lock().map(|mut j| j.lookup(&p.key)).unwrap_or(None);
-                if let Some(o) = cached {
-                    return Ok::<_, PipelineError>(o);
-                }
-                let outcome = match client.complete(&p.request).await {
-                    Ok(c) => RequestOutcome::Answered {
-                        text: c.text,
-                        finish_reason: c.finish_reason,
-                        prompt_tokens: c.prompt_tokens,
-                        completion_tokens: c.completion_tokens,
-                        attempts: c.attempts,
-                    },
-                    Err(e) => RequestOutcome::Failed {
-                        error: e.to_string(),
-                    },
-                };
-                if let Ok(mut j) = journal.lock() {
-                    j.record_request(&p.key, &outcome)?;
-                }
-                Ok(outcome)
-            }
-        }))
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-
-        // Parse and cheap-check in request order, then embed the survivors in one batch.
-        struct Candidate {
-            plan: usize,
-            text: String,
-        }
-        let mut candidates = Vec::new();
-        for (pi, (p, outcome)) in planned.iter().zip(&outcomes).enumerate() {
-            let r = &mut reports[jobs[p.job].tech];
-            r.requests += 1;
-            let RequestOutcome::Answered { text, .. } = outcome else {
-                continue;
-            };
-            let parsed = parse_sentences(text);
-            let origin = Origin::Synthetic;
-            for bad in &parsed.rejects {
-                r.candidates += 1;
-                let reason = RejectReason::Unparseable.as_str();
-                reject(r, rejected, origin, &bad.text, reason, None);
-            }
-            for s in parsed.sentences {
-                r.candidates += 1;
-                match filter.pre_check(&s, &technique_ctx[jobs[p.job].tech].id) {
-                    Ok(text) => candidates.push(Candidate { plan: pi, text }),
-                    Err(reason) => reject(r, rejected, origin, &s, reason.as_str(), None),
-                }
-            }
-        }
-        let texts: Vec<&str> = candidates.iter().map(|c| c.text.as_str()).collect();
-        let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
-        for (ci, c) in candidates.into_iter().enumerate() {
-            let p = &planned[c.plan];
-            let job = &mut jobs[p.job];
-            let technique = &technique_ctx[job.tech].id;
-            let r = &mut reports[job.tech];
-            let origin = Origin::Synthetic;
-            if job.need() == 0 {
-                reject(r, rejected, origin, &c.text, "over-target", None);
-                continue;
-            }
-            // Accepted earlier in this same round by a near copy? check_embedded sees it.
-            let (verdict, scores) = filter.check_embedded(emb.row(ci), technique);
-            if let Err(reason) = verdict {
-                reject(r, rejected, origin, &c.text, reason.as_str(), Some(scores));
-                continue;
-            }
-            filter.accept(&c.text, emb.row(ci).to_owned());
-            let RequestOutcome::Answered {
-                prompt_tokens,
-                completion_tokens,
-                ..
-            } = &outcomes[c.plan]
-            else {
-                continue;
-            };
-            r.added_synthetic += 1;
-            let row_key = format!("{}#{}", p.key, job.rows.len());
-            if let Ok(mut j) = journal.lock() {
-                j.record_accepted(&row_key, technique, &c.text)?;
-            }
-            job.rows.push(NewRow {
-                sample: Sample {
-                    id: 0,
-                    text: c.text,
-                    label: technique.clone(),
-                    group: None,
-                    origin: Origin::Synthetic,
-                },
-                provenance: Provenance {
-                    cluster: job.cluster.index,
-                    seed_ids: p.example_ids.clone(),
-                    scores,
-                    llm: Some(LlmProvenance {
-                        template: template.name().to_string(),
-                        template_hash: template.hash().to_string(),
-                        model: cfg.llm.model.clone(),
-                        endpoint: endpoint.clone(),
-                        temperature: cfg.llm.temperature,
-                        seed: p.seed,
-                        prompt_tokens: *prompt_tokens,
-                        completion_tokens: *completion_tokens,
-                        attempt: p.slot,
-                        request: p.key.clone(),
-                    }),
-                },
-            });
-            pb.inc(1);
+        let outcomes = ask_round(&planned, &client, &journal, &guard).await?;
+        take_answers(
+            &planner, &planned, &outcomes, &mut sink, embedder, &endpoint, &pb,
+        )?;
+        if guard.stopped() {
+            break;
         }
     }
     pb.finish_and_clear();
     let elapsed = t.elapsed().as_secs_f64();
     report.stage_seconds.insert("generate".into(), elapsed);
+    let replayed = journal_lock(&journal).replayed();
+    let summary = guard.finish();
+    report.llm = Some(llm_usage(cfg, &client, &summary, replayed, elapsed));
+    let missing = sink.jobs.iter().any(|j| j.need() > 0);
+    Ok(summary.stop.or_else(|| {
+        (missing && summary.failed > 0).then_some(StopReason::RequestsFailed {
+            failed: summary.failed,
+        })
+    }))
+}
+
+/// The LLM totals of a run.
+fn llm_usage(
+    cfg: &Config,
+    client: &LlmClient,
+    summary: &GuardSummary,
+    replayed: usize,
+    elapsed: f64,
+) -> LlmUsage {
     let stats = client.stats();
-    let replayed = journal.lock().map(|j| j.replayed()).unwrap_or(0);
-    report.llm = Some(LlmUsage {
+    LlmUsage {
         model: cfg.llm.model.clone(),
-        endpoint,
+        endpoint: client.endpoint_host(),
         requests: stats.calls,
+        answered: stats.successes,
+        not_sent: summary.not_sent,
         replayed,
         retries: stats.retries,
         failed: stats.failures,
+        failed_by: summary.failed_by.clone(),
+        attempts: stats.requests,
+        timeouts: stats.timeouts,
+        invalid_responses: stats.invalid_responses,
+        http_errors: stats.http_errors,
+        transport_errors: stats.transport_errors,
         rate_limited: stats.rate_limited,
         truncated: stats.truncated,
         prompt_tokens: stats.prompt_tokens,
         completion_tokens: stats.completion_tokens,
         tokens_per_second: stats.completion_tokens as f64 / elapsed.max(1e-9),
         cost: stats.cost_usd,
-    });
-    Ok(())
+    }
 }
 
 /// The journal key of a request: a hash of everything that shapes its answer.

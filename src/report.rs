@@ -45,6 +45,229 @@ pub struct ClusterSummary {
     pub central: Vec<String>,
 }
 
+/// Why a run stopped before every row it wanted was there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The endpoint refused a request in a way every request would be refused (401, 403, 404).
+    EndpointRefused {
+        /// Endpoint host (no user info, path or query).
+        host: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// This many requests failed in a row (`generate.max_consecutive_failures`).
+    ConsecutiveFailures {
+        /// Failures in a row.
+        count: usize,
+        /// The last one's error.
+        last_error: String,
+    },
+    /// The local llama-server exited during the run.
+    LocalServerExited {
+        /// Its log file.
+        log: String,
+    },
+    /// Requests failed for good and the attempt budget is spent.
+    RequestsFailed {
+        /// Requests given up in this run.
+        failed: u64,
+    },
+    /// A budget limit of this run was reached (resume with a higher one to go on).
+    Limit {
+        /// Which limit.
+        limit: RunLimit,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// The budget limits of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunLimit {
+    /// `--max-requests`: requests sent to the endpoint.
+    MaxRequests,
+    /// `--max-tokens-total`: prompt + completion tokens.
+    MaxTokensTotal,
+    /// `--max-cost`: cost from the configured prices.
+    MaxCost,
+}
+
+impl RunLimit {
+    /// The flag that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            RunLimit::MaxRequests => "--max-requests",
+            RunLimit::MaxTokensTotal => "--max-tokens-total",
+            RunLimit::MaxCost => "--max-cost",
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::EndpointRefused { host, status } => {
+                let hint = match status {
+                    401 => "unauthorized: check the API key in the variable --api-key-env names",
+                    403 => "forbidden: the key has no access to this model or endpoint",
+                    404 => "not found: check --model and the path of --base-url",
+                    _ => "refused",
+                };
+                write!(f, "the LLM endpoint {host} answered HTTP {status} ({hint})")
+            }
+            StopReason::ConsecutiveFailures { count, last_error } => write!(
+                f,
+                "{count} requests in a row failed (--max-consecutive-failures); last error: {last_error}"
+            ),
+            StopReason::LocalServerExited { log } => {
+                write!(
+                    f,
+                    "the local llama-server exited during the run (log: {log})"
+                )
+            }
+            StopReason::RequestsFailed { failed } => write!(
+                f,
+                "{failed} request(s) failed for good and the attempt budget is spent"
+            ),
+            StopReason::Limit { limit, value } => {
+                write!(f, "{} {value} reached", limit.flag())
+            }
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// Every request that was needed was made; rows may still be missing when the filters
+    /// turned down more candidates than the attempt budget could replace.
+    Complete {
+        /// Rows the target asked for that are not there.
+        missing_rows: usize,
+    },
+    /// Rows are missing because the run stopped or requests failed; `--resume` continues.
+    Incomplete {
+        /// Why.
+        reason: StopReason,
+        /// Rows the target asked for that are not there.
+        missing_rows: usize,
+    },
+}
+
+impl Default for RunOutcome {
+    fn default() -> Self {
+        RunOutcome::Complete { missing_rows: 0 }
+    }
+}
+
+impl RunOutcome {
+    /// The process exit code: 0 complete, 4 stopped by a budget limit, 3 incomplete because
+    /// of failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunOutcome::Complete { .. } => 0,
+            RunOutcome::Incomplete {
+                reason: StopReason::Limit { .. },
+                ..
+            } => 4,
+            RunOutcome::Incomplete { .. } => 3,
+        }
+    }
+}
+
+/// `augment` ended with rows missing because it stopped or requests failed. The rows and the
+/// report are written; the process exits with [`RunOutcome::exit_code`].
+#[derive(Debug)]
+pub struct IncompleteRun {
+    /// Why.
+    pub reason: StopReason,
+    /// Rows missing.
+    pub missing_rows: usize,
+    /// The journal to resume from.
+    pub journal: String,
+}
+
+impl std::fmt::Display for IncompleteRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.reason {
+            StopReason::Limit { .. } => "raise the limit",
+            _ => "fix the cause",
+        };
+        write!(
+            f,
+            "run incomplete, {} row(s) missing: {}; finished requests are in {}: {what} and \
+             rerun with --resume",
+            self.missing_rows, self.reason, self.journal
+        )
+    }
+}
+
+impl std::error::Error for IncompleteRun {}
+
+impl IncompleteRun {
+    /// The error for a report whose run is incomplete, `None` when it is complete.
+    pub fn of(report: &RunReport, journal: &std::path::Path) -> Option<Self> {
+        match &report.outcome {
+            RunOutcome::Complete { .. } => None,
+            RunOutcome::Incomplete {
+                reason,
+                missing_rows,
+            } => Some(IncompleteRun {
+                reason: reason.clone(),
+                missing_rows: *missing_rows,
+                journal: journal.display().to_string(),
+            }),
+        }
+    }
+
+    /// The process exit code (3, or 4 for a budget limit).
+    pub fn exit_code(&self) -> u8 {
+        RunOutcome::Incomplete {
+            reason: self.reason.clone(),
+            missing_rows: self.missing_rows,
+        }
+        .exit_code()
+    }
+}
+
+/// Why a failed request failed (the last attempt's error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// HTTP 4xx other than 429.
+    ClientError,
+    /// HTTP 5xx.
+    ServerError,
+    /// HTTP 429.
+    RateLimited,
+    /// The per-request timeout.
+    Timeout,
+    /// A 2xx answer that is not a usable completion.
+    InvalidResponse,
+    /// No HTTP answer (connection refused, reset, cut body).
+    Transport,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// The kebab-case name (as in `report.json`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::ClientError => "client-error",
+            FailureKind::ServerError => "server-error",
+            FailureKind::RateLimited => "rate-limited",
+            FailureKind::Timeout => "timeout",
+            FailureKind::InvalidResponse => "invalid-response",
+            FailureKind::Transport => "transport",
+            FailureKind::Other => "other",
+        }
+    }
+}
+
 /// LLM usage totals.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LlmUsage {
@@ -52,14 +275,30 @@ pub struct LlmUsage {
     pub model: String,
     /// Endpoint host.
     pub endpoint: String,
-    /// Requests answered by the endpoint in this run.
+    /// Requests sent to the endpoint in this run (`answered + failed`).
     pub requests: u64,
+    /// Requests the endpoint answered with a usable completion.
+    pub answered: u64,
+    /// Requests planned but not sent because the run stopped.
+    pub not_sent: u64,
     /// Requests answered from the journal (resume).
     pub replayed: usize,
     /// Retries after errors.
     pub retries: u64,
-    /// Requests given up after all retries.
+    /// Requests given up after all retries (or failed at once).
     pub failed: u64,
+    /// Failed requests by the kind of their last error.
+    pub failed_by: BTreeMap<FailureKind, u64>,
+    /// HTTP attempts (first tries and retries).
+    pub attempts: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Attempts answered 2xx with an unusable body.
+    pub invalid_responses: u64,
+    /// Attempts answered with a non-2xx status other than 429.
+    pub http_errors: u64,
+    /// Attempts that got no HTTP answer.
+    pub transport_errors: u64,
     /// 429 answers.
     pub rate_limited: u64,
     /// Answers cut at max_tokens (`finish_reason: length`).
@@ -85,6 +324,8 @@ pub struct RunReport {
     pub output_dir: String,
     /// Whether this was a dry run (no LLM call, no dataset written).
     pub dry_run: bool,
+    /// How the run ended.
+    pub outcome: RunOutcome,
     /// The configuration file given, if any.
     pub config_file: Option<String>,
     /// The resolved configuration (file + flags), as TOML.
@@ -143,6 +384,26 @@ impl RunReport {
                 ""
             }
         );
+        match &self.outcome {
+            RunOutcome::Complete { missing_rows: 0 } => {
+                let _ = writeln!(o, "- outcome: complete");
+            }
+            RunOutcome::Complete { missing_rows } => {
+                let _ = writeln!(
+                    o,
+                    "- outcome: complete; {missing_rows} row(s) short of the target (filters turned down more than the attempt budget replaced)"
+                );
+            }
+            RunOutcome::Incomplete {
+                reason,
+                missing_rows,
+            } => {
+                let _ = writeln!(
+                    o,
+                    "- outcome: **incomplete**, {missing_rows} row(s) missing: {reason}; rerun with --resume to continue"
+                );
+            }
+        }
         if let Some((name, hash)) = &self.template {
             let _ = writeln!(o, "- template: `{name}` (sha256 {hash})");
         }
@@ -222,15 +483,23 @@ impl RunReport {
         }
         if let Some(l) = &self.llm {
             let _ = writeln!(o, "\n## LLM\n");
+            let failed_by: Vec<String> = l
+                .failed_by
+                .iter()
+                .map(|(k, n)| format!("{} {n}", k.as_str()))
+                .collect();
             let _ = writeln!(
                 o,
-                "- model `{}` at `{}`\n- requests {} (+{} replayed from the journal), retries {}, failed {}, rate-limited {}, truncated {}\n- tokens: {} prompt + {} completion ({:.1} completion tokens/s)",
+                "- model `{}` at `{}`\n- requests {} (+{} replayed from the journal): {} answered, {} failed ({}), {} not sent; retries {}, rate-limited {}, truncated {}\n- tokens: {} prompt + {} completion ({:.1} completion tokens/s)",
                 l.model,
                 l.endpoint,
                 l.requests,
                 l.replayed,
-                l.retries,
+                l.answered,
                 l.failed,
+                failed_by.join(", "),
+                l.not_sent,
+                l.retries,
                 l.rate_limited,
                 l.truncated,
                 l.prompt_tokens,

@@ -3,34 +3,19 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::Value;
 use support::fault_server::{FaultServer, Reply};
 
-const TINY: &str = "tests/fixtures/tiny_tram.json";
-
-fn bin() -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("synthcti"));
-    c.env("RUST_LOG", "warn")
-        .arg("augment")
-        .arg("--no-progress");
-    c
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn read_report(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
-}
+use support::augment_cli::{
+    TINY, augment_cmd as bin, deterministic_answer, open_filters_config, read_jsonl, read_report,
+    synthetic,
+};
 
 fn rejected_total(technique: &Value) -> u64 {
     technique["rejected"]
@@ -39,38 +24,6 @@ fn rejected_total(technique: &Value) -> u64 {
         .values()
         .map(|v| v.as_u64().unwrap())
         .sum()
-}
-
-fn synthetic(rows: &[Value]) -> Vec<&Value> {
-    rows.iter().filter(|r| r["origin"] != "original").collect()
-}
-
-/// Filters wide open: these tests are about the plumbing, not about what a fake LLM writes.
-fn open_filters_config(dir: &Path) -> PathBuf {
-    let p = dir.join("open.toml");
-    std::fs::write(
-        &p,
-        "[filter]\nmin_words = 3\nmin_centroid_cosine = -1.0\nmin_margin = -2.0\nnear_duplicate = 1.0\n",
-    )
-    .unwrap();
-    p
-}
-
-/// A deterministic fake LLM: the answer depends only on the request (seed and technique), so
-/// two runs that ask the same requests get the same answers.
-fn deterministic_answer(body: &Value) -> String {
-    let seed = body["seed"].as_u64().unwrap_or(0);
-    let last = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or("");
-    let topic: String = last
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == ' ')
-        .take(60)
-        .collect();
-    format!("Operators in intrusion {seed} relied on {topic} against hosts of the victim network.")
 }
 
 #[test]
@@ -239,7 +192,7 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = open_filters_config(dir.path());
+    let cfg = open_filters_config(dir.path(), "");
     let out = dir.path().join("out");
     let url = server.base_url();
     let status = tokio::task::spawn_blocking(move || {
@@ -271,8 +224,8 @@ async fn faulty_endpoint_costs_retries_not_the_run() {
     assert_eq!(report["accepted"], 6, "{report:#}");
 }
 
-/// Kill -9 in the middle of a run, then `--resume`: the result equals an uninterrupted run,
-/// no row lost, none twice.
+/// Kill -9 at random points of a run, each followed by `--resume`: the result equals an
+/// uninterrupted run, no row lost, none twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn resume_after_kill_gives_the_same_rows() {
     let server = FaultServer::start(|_, body| {
@@ -284,7 +237,7 @@ async fn resume_after_kill_gives_the_same_rows() {
     .await;
     let url = server.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = open_filters_config(dir.path());
+    let cfg = open_filters_config(dir.path(), "");
     let args = move |out: &Path| {
         let mut c = bin();
         c.args(["--input", TINY, "--output"])
@@ -306,34 +259,53 @@ async fn resume_after_kill_gives_the_same_rows() {
     };
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let (a2, b2) = (a.clone(), b.clone());
-    let killed_after = tokio::task::spawn_blocking(move || {
+    let killed_at = tokio::task::spawn_blocking(move || {
         assert!(args(&a2).status().unwrap().success());
-        // Same run, killed once a few requests are journaled.
-        let mut child = args(&b2).stdout(Stdio::null()).spawn().unwrap();
+        // Same run, killed at three seeded random points (journal lines), resumed each time.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(2026);
+        let mut points: Vec<usize> = (0..3).map(|_| rng.gen_range(2..45)).collect();
+        points.sort_unstable();
         let journal = b2.join("journal.jsonl");
-        let t = Instant::now();
-        let lines = loop {
-            let n = std::fs::read_to_string(&journal)
+        let lines = || {
+            std::fs::read_to_string(&journal)
                 .map(|s| s.lines().count())
-                .unwrap_or(0);
-            if n >= 6 || t.elapsed() > Duration::from_secs(60) {
-                break n;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+                .unwrap_or(0)
         };
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let fresh = args(&b2).status().unwrap();
-        assert!(
-            !fresh.success(),
-            "without --resume an existing run is not overwritten"
-        );
+        let mut killed_at = Vec::new();
+        for (i, &at) in points.iter().enumerate() {
+            let mut cmd = args(&b2);
+            if i > 0 {
+                cmd.arg("--resume");
+            }
+            let mut child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let t = Instant::now();
+            while lines() < at && t.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            killed_at.push(lines());
+            if i == 0 {
+                let fresh = args(&b2).status().unwrap();
+                assert!(
+                    !fresh.success(),
+                    "without --resume an existing run is not overwritten"
+                );
+            }
+        }
         assert!(args(&b2).arg("--resume").status().unwrap().success());
-        lines
+        (points, killed_at)
     })
     .await
     .unwrap();
-    assert!(killed_after >= 6);
+    let (points, killed_at) = killed_at;
+    for (p, k) in points.iter().zip(&killed_at) {
+        assert!(k >= p, "killed after {k} journal lines, aimed at {p}");
+    }
     let rows_a = read_jsonl(&a.join("augmented.jsonl"));
     let rows_b = read_jsonl(&b.join("augmented.jsonl"));
     assert_eq!(synthetic(&rows_a).len(), 24);

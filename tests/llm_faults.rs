@@ -350,3 +350,23 @@ async fn bad_settings_are_rejected_before_any_request() {
         }
     ));
 }
+
+#[tokio::test]
+async fn errors_and_debug_output_do_not_carry_the_url_query() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = LlmConfig {
+        max_retries: 0,
+        ..cfg()
+    };
+    let url = format!("http://127.0.0.1:{port}/v1?api-key=sk-hidden-query");
+    let client = LlmClient::new(&cfg, &url).unwrap();
+    let err = client.complete(&req("x", 11)).await.unwrap_err();
+    assert!(matches!(err.root(), LlmError::Transport(_)), "{err:?}");
+    let shown = format!("{err} {err:?} {client:?}");
+    assert!(!shown.contains("sk-hidden"), "{shown}");
+    assert!(shown.contains("/v1?***"), "{shown}");
+}

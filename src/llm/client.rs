@@ -59,7 +59,7 @@ struct Inner {
 impl std::fmt::Debug for LlmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LlmClient")
-            .field("base_url", &self.inner.base_url)
+            .field("base_url", &super::redact_url(&self.inner.base_url))
             .field("model", &self.inner.cfg.model)
             .field("concurrency", &self.inner.cfg.concurrency)
             .finish_non_exhaustive()
@@ -367,7 +367,7 @@ fn map_openai_error(err: OpenAIError) -> LlmError {
             reason: format!("the body is not JSON: {e}"),
             excerpt: excerpt(&content, BODY_EXCERPT_CHARS),
         },
-        OpenAIError::Reqwest(e) => LlmError::Transport(error_chain(&e)),
+        OpenAIError::Reqwest(e) => LlmError::Transport(error_chain(&e.without_url())),
         OpenAIError::ApiError(api) => {
             let status = api.status_code.as_u16();
             let body = excerpt(&api.api_error.message, BODY_EXCERPT_CHARS);
@@ -432,7 +432,7 @@ impl tower::Service<HttpRequestFactory> for StatusService {
             let response = http
                 .execute(request)
                 .await
-                .map_err(|e| boxed(LlmError::Transport(error_chain(&e))))?;
+                .map_err(|e| boxed(LlmError::Transport(error_chain(&e.without_url()))))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
@@ -440,7 +440,7 @@ impl tower::Service<HttpRequestFactory> for StatusService {
             let retry_after = parse_retry_after(response.headers());
             let body = match response.bytes().await {
                 Ok(bytes) => excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS),
-                Err(e) => format!("<body unreadable: {}>", error_chain(&e)),
+                Err(e) => format!("<body unreadable: {}>", error_chain(&e.without_url())),
             };
             Err(boxed(if status.as_u16() == 429 {
                 LlmError::RateLimited { retry_after, body }

@@ -107,6 +107,15 @@ impl LlmError {
         }
     }
 
+    /// The HTTP status when the endpoint refuses every request alike: 401 / 403 (the key),
+    /// 404 (the model or the path). A run stops at the first one.
+    pub fn fatal_status(&self) -> Option<u16> {
+        match self.root() {
+            LlmError::Http { status, .. } if matches!(status, 401 | 403 | 404) => Some(*status),
+            _ => None,
+        }
+    }
+
     /// The underlying error: the last attempt's error for [`LlmError::GaveUp`], else `self`.
     pub fn root(&self) -> &LlmError {
         match self {
@@ -141,6 +150,9 @@ mod tests {
         assert!(!http(400).is_retryable());
         assert!(!http(401).is_retryable());
         assert!(!http(404).is_retryable());
+        assert_eq!(http(403).fatal_status(), Some(403));
+        assert_eq!(http(400).fatal_status(), None);
+        assert_eq!(http(500).fatal_status(), None);
         assert!(LlmError::Timeout(Duration::from_secs(1)).is_retryable());
         let gave_up = LlmError::GaveUp {
             attempts: 3,

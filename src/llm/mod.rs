@@ -40,6 +40,9 @@ pub use local::{LocalServer, LocalServerConfig};
 pub use parse::{Parsed, Reject, RejectReason, parse_sentences};
 pub use stats::LlmStatsSnapshot;
 
+/// Longest environment variable name accepted for `api_key_env`.
+const MAX_ENV_NAME: usize = 128;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -131,6 +134,15 @@ impl LlmConfig {
         if let Some(url) = &self.base_url {
             check_base_url(url)?;
         }
+        if !is_env_var_name(&self.api_key_env) {
+            // The value is not echoed: a key pasted here must not reach the terminal or logs.
+            return bad(
+                "api_key_env",
+                "must be the name of an environment variable (letters, digits and `_`, not \
+                 starting with a digit), not the key itself; the value given is not shown"
+                    .into(),
+            );
+        }
         if self.model.trim().is_empty() {
             return bad("model", "must not be empty".into());
         }
@@ -206,19 +218,80 @@ impl LlmConfig {
     }
 }
 
-/// Check that `url` is an absolute http(s) URL with a host.
+impl LlmConfig {
+    /// A copy safe to print or store: the base URL without user info, query or fragment
+    /// ([`redact_url`]), and every string in `extra_body` replaced by `"<redacted>"` (keys,
+    /// numbers and booleans are kept: they cannot hold a token).
+    pub fn redacted(&self) -> LlmConfig {
+        fn redact_value(v: &mut Value) {
+            match v {
+                Value::String(s) => *s = REDACTED.to_string(),
+                Value::Array(items) => items.iter_mut().for_each(redact_value),
+                Value::Object(map) => map.values_mut().for_each(redact_value),
+                Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            }
+        }
+        let mut out = self.clone();
+        out.base_url = self.base_url.as_deref().map(redact_url);
+        out.extra_body.values_mut().for_each(redact_value);
+        out
+    }
+}
+
+/// What redacted secrets are replaced with.
+const REDACTED: &str = "<redacted>";
+
+/// Whether `name` looks like an environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= MAX_ENV_NAME
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `url` safe to print: user info becomes `***@`, a query or fragment becomes `?***`, and
+/// it is cut to 200 characters. Works on strings that do not parse as URLs too.
+pub fn redact_url(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let path = match tail.find(['?', '#']) {
+        Some(q) => format!("{}?***", &tail[..q]),
+        None => tail.to_string(),
+    };
+    error::excerpt(&format!("{scheme}{host}{path}"), 200)
+}
+
+/// Check that `url` is an absolute http(s) URL with a host and without credentials.
 pub(crate) fn check_base_url(url: &str) -> Result<reqwest::Url, LlmError> {
+    let shown = redact_url(url);
     let bad = |reason: String| LlmError::InvalidParam {
         param: "base_url",
         reason,
     };
     let parsed =
-        reqwest::Url::parse(url.trim()).map_err(|e| bad(format!("`{url}` is not a URL: {e}")))?;
+        reqwest::Url::parse(url.trim()).map_err(|e| bad(format!("`{shown}` is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad(format!("`{url}` is not an http(s) URL")));
+        return Err(bad(format!("`{shown}` is not an http(s) URL")));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad(format!("`{url}` has no host")));
+        return Err(bad(format!("`{shown}` has no host")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(format!(
+            "`{shown}` carries credentials (user:password@): put the key in an environment \
+             variable and name it with --api-key-env (llm.api_key_env)"
+        )));
     }
     Ok(parsed)
 }
@@ -324,6 +397,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_and_extras_are_redacted() {
+        assert_eq!(
+            redact_url("https://u:p@api.example.com:8443/v1?key=s#frag"),
+            "https://***@api.example.com:8443/v1?***"
+        );
+        assert_eq!(redact_url("http://h/v1"), "http://h/v1");
+        assert_eq!(redact_url("u:p@h?x"), "***@h?***");
+        assert!(is_env_var_name("OPENAI_API_KEY") && is_env_var_name("_k1"));
+        let mut cfg = LlmConfig {
+            base_url: Some("https://h/v1?api-key=sk-1".into()),
+            ..LlmConfig::default()
+        };
+        cfg.extra_body.insert(
+            "auth".into(),
+            serde_json::json!({"token": "sk-2", "n": [1, "sk-3"]}),
+        );
+        cfg.extra_body.insert("repeat_penalty".into(), 1.1.into());
+        let shown = serde_json::to_string(&cfg.redacted()).unwrap();
+        assert!(!shown.contains("sk-"), "{shown}");
+        assert!(
+            shown.contains("\"auth\"") && shown.contains("1.1"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn default_config_is_valid_and_round_trips() {
         let cfg = LlmConfig::default();
         cfg.check().unwrap();
@@ -408,6 +507,33 @@ mod tests {
             }),
             "base_url"
         );
+        for name in ["", "1KEY", "sk-abc", "A B", "KEY=1"] {
+            assert_eq!(
+                param(LlmConfig {
+                    api_key_env: name.into(),
+                    ..d()
+                }),
+                "api_key_env"
+            );
+        }
+        let err = LlmConfig {
+            api_key_env: "sk-secret-123".into(),
+            ..d()
+        }
+        .check()
+        .unwrap_err();
+        assert!(!err.to_string().contains("sk-secret-123"), "{err}");
+        assert_eq!(
+            param(LlmConfig {
+                base_url: Some("https://me:sk-pass@api.example.com/v1".into()),
+                ..d()
+            }),
+            "base_url"
+        );
+        let err = check_base_url("https://me:sk-pass@api.example.com/v1").unwrap_err();
+        assert!(!err.to_string().contains("sk-pass"), "{err}");
+        let err = check_base_url("ftp://u:sk-pass@x/v1?key=sk-q").unwrap_err();
+        assert!(!format!("{err}").contains("sk-"), "{err}");
         let mut extra = Map::new();
         extra.insert("seed".into(), Value::from(1));
         assert_eq!(

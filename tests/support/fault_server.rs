@@ -34,6 +34,11 @@ pub enum Reply {
     Garbage,
     /// 200 with valid JSON that is not a chat completion.
     Nonsense,
+    /// 200 with a chat completion whose `choices` is empty.
+    EmptyChoices,
+    /// 200 whose body stops halfway (`Content-Length` promises more), then the connection
+    /// closes.
+    Truncated,
     /// Never answers; holds the connection until the client closes it.
     Hang,
     /// Waits, then replies.
@@ -222,6 +227,16 @@ async fn reply(stream: &mut TcpStream, r: Reply) -> std::io::Result<()> {
         ),
         Reply::Garbage => (200, "<html>\u{1}\u{2} not json at all".to_string(), Vec::new()),
         Reply::Nonsense => (200, r#"{"hello": "world", "choices": "nope"}"#.to_string(), Vec::new()),
+        Reply::EmptyChoices => (
+            200,
+            r#"{"id":"x","object":"chat.completion","created":0,"model":"fault","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":0,"total_tokens":10}}"#.to_string(),
+            Vec::new(),
+        ),
+        Reply::Truncated => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\nConnection: close\r\n\r\n{\"choices\": [{\"message\": {\"content\": \"The ac";
+            stream.write_all(head.as_bytes()).await?;
+            return stream.shutdown().await;
+        }
         Reply::Hang => {
             // Hold the connection until the client gives up and closes it.
             let mut sink = [0u8; 256];

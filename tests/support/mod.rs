@@ -1,3 +1,4 @@
 //! Shared helpers of the integration tests.
 
+pub mod augment_cli;
 pub mod fault_server;
