@@ -260,18 +260,19 @@ impl Config {
     /// The file must be a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let bytes = read_regular(path, MAX_CONFIG_BYTES, "the configuration limit").map_err(
-            |problem| match problem {
-                FileProblem::Io(source) => ConfigError::Io {
-                    path: shown.clone(),
-                    source,
-                },
-                problem => ConfigError::File {
-                    path: shown.clone(),
-                    problem,
-                },
-            },
-        )?;
+        let bytes =
+            read_regular(path, MAX_CONFIG_BYTES, "the configuration limit").map_err(|problem| {
+                match problem {
+                    FileProblem::Io(source) => ConfigError::Io {
+                        path: shown.clone(),
+                        source,
+                    },
+                    problem => ConfigError::File {
+                        path: shown.clone(),
+                        problem,
+                    },
+                }
+            })?;
         let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
             path: shown.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
@@ -498,18 +499,33 @@ mod tests {
             c.check().err().map(|e| e.to_string())
         };
         for (text, name) in [
-            ("[filter]\nmin_centroid_cosine = nan\n", "filter.min_centroid_cosine"),
+            (
+                "[filter]\nmin_centroid_cosine = nan\n",
+                "filter.min_centroid_cosine",
+            ),
             ("[filter]\nmin_margin = inf\n", "filter.min_margin"),
             ("[filter]\nnear_duplicate = nan\n", "filter.near_duplicate"),
-            ("[local]\nstart_timeout_secs = 1e20\n", "local.start_timeout_secs"),
+            (
+                "[local]\nstart_timeout_secs = 1e20\n",
+                "local.start_timeout_secs",
+            ),
             ("[llm]\ntimeout_secs = 1e-300\n", "llm.timeout_secs"),
             ("[cluster]\nk_max = 100000\n", "k_max"),
-            ("[generate]\nmax_requests_factor = 1e300\n", "generate.max_requests_factor"),
+            (
+                "[generate]\nmax_requests_factor = 1e300\n",
+                "generate.max_requests_factor",
+            ),
             ("[generate]\noverask = nan\n", "generate.overask"),
-            ("[generate]\nsentences_per_request = 100000\n", "generate.sentences_per_request"),
+            (
+                "[generate]\nsentences_per_request = 100000\n",
+                "generate.sentences_per_request",
+            ),
             ("[embed]\nbatch_size = 0\n", "embed.batch_size"),
             ("[input]\nmax_text_chars = 0\n", "input.max_text_chars"),
-            ("[llm]\nprice_per_1k_prompt = 1e300\n", "llm.price_per_1k_prompt"),
+            (
+                "[llm]\nprice_per_1k_prompt = 1e300\n",
+                "llm.price_per_1k_prompt",
+            ),
         ] {
             let e = bad(text).unwrap_or_else(|| panic!("{text} accepted"));
             assert!(e.contains(name), "{text}: {e}");

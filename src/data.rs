@@ -292,7 +292,11 @@ pub fn open_regular(path: &Path, limit: u64, setting: &'static str) -> Result<Fi
 
 /// Reads a whole regular file of at most `limit` bytes (see [`open_regular`]); a file
 /// that grows past the limit while being read is an error, never silently cut.
-pub fn read_regular(path: &Path, limit: u64, setting: &'static str) -> Result<Vec<u8>, FileProblem> {
+pub fn read_regular(
+    path: &Path,
+    limit: u64,
+    setting: &'static str,
+) -> Result<Vec<u8>, FileProblem> {
     let file = open_regular(path, limit, setting)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
@@ -532,18 +536,19 @@ fn io_err<'a>(path: &'a Path, opts: &ReadOptions) -> impl FnOnce(std::io::Error)
 
 /// Opens an input file with the limits of `opts` (regular file, size, line length).
 fn open_input(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Limited<File>, DataError> {
-    let file = open_regular(path, opts.max_file_bytes, "input.max_file_bytes").map_err(
-        |problem| match problem {
-            FileProblem::Io(source) => DataError::Io {
-                path: path.into(),
-                source,
-            },
-            problem => DataError::File {
-                path: path.into(),
-                problem,
-            },
-        },
-    )?;
+    let file =
+        open_regular(path, opts.max_file_bytes, "input.max_file_bytes").map_err(|problem| {
+            match problem {
+                FileProblem::Io(source) => DataError::Io {
+                    path: path.into(),
+                    source,
+                },
+                problem => DataError::File {
+                    path: path.into(),
+                    problem,
+                },
+            }
+        })?;
     Ok(Limited::new(
         file,
         opts.max_file_bytes,
@@ -738,7 +743,12 @@ fn filter_raw(raw: RawRows, keep: &[bool]) -> RawRows {
     }
 }
 
-fn nonempty_text(path: &Path, line: u64, text: &str, max_chars: usize) -> Result<String, DataError> {
+fn nonempty_text(
+    path: &Path,
+    line: u64,
+    text: &str,
+    max_chars: usize,
+) -> Result<String, DataError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(invalid(path, Location::Line(line), "empty text"));

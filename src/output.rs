@@ -323,8 +323,12 @@ mod tests {
         let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], &cat)).unwrap();
         assert!(csv.contains("=kept as the user wrote it"), "{csv}");
         assert!(csv.contains("'=HYPERLINK"), "{csv}");
-        assert!(!csv.contains(['\u{1b}', '\u{202E}', '\u{200B}', '\u{0}']), "{csv:?}");
-        let jsonl = String::from_utf8(jsonl_bytes(&ds.samples, &[new_row(hostile, "T1003")])).unwrap();
+        assert!(
+            !csv.contains(['\u{1b}', '\u{202E}', '\u{200B}', '\u{0}']),
+            "{csv:?}"
+        );
+        let jsonl =
+            String::from_utf8(jsonl_bytes(&ds.samples, &[new_row(hostile, "T1003")])).unwrap();
         let last: Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
         assert_eq!(last["text"], "=HYPERLINK(\"http://x\")[2J dumps LSASS");
     }

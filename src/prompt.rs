@@ -139,12 +139,13 @@ impl PromptTemplate {
             bundled: BUNDLED.iter().map(|b| b.0).collect::<Vec<_>>().join(", "),
             source,
         };
-        let bytes = read_regular(path, MAX_TEMPLATE_BYTES, "the template limit").map_err(
-            |problem| match problem {
-                FileProblem::Io(e) => not_found(e),
-                other => not_found(std::io::Error::other(other.to_string())),
-            },
-        )?;
+        let bytes =
+            read_regular(path, MAX_TEMPLATE_BYTES, "the template limit").map_err(|problem| {
+                match problem {
+                    FileProblem::Io(e) => not_found(e),
+                    other => not_found(std::io::Error::other(other.to_string())),
+                }
+            })?;
         let src = String::from_utf8(bytes)
             .map_err(|e| not_found(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Self::from_source(name_or_path, &src)
@@ -157,7 +158,10 @@ impl PromptTemplate {
         env.add_filter("first_sentence", first_sentence);
         env.add_filter("truncate_words", truncate_words);
         env.set_formatter(fenced_formatter);
-        let clean: String = source.chars().filter(|&c| c != OPEN && c != CLOSE).collect();
+        let clean: String = source
+            .chars()
+            .filter(|&c| c != OPEN && c != CLOSE)
+            .collect();
         env.add_template_owned("prompt", clean)
             .map_err(|source| PromptError::Render {
                 name: name.to_string(),
@@ -223,7 +227,6 @@ fn fenced_formatter(
         }
     }
     line.push(CLOSE);
-    use std::fmt::Write;
     out.write_str(&line).map_err(Error::from)
 }
 
@@ -369,9 +372,15 @@ mod tests {
             let clean = PromptTemplate::load(name).unwrap().render(&ctx()).unwrap();
             let expected: Vec<Role> = clean.iter().map(|m| m.role).collect();
             assert_eq!(roles, expected, "{name}");
-            assert!(m.iter().all(|m| !m.content.contains(OPEN) && !m.content.contains(CLOSE)));
+            assert!(
+                m.iter()
+                    .all(|m| !m.content.contains(OPEN) && !m.content.contains(CLOSE))
+            );
         }
-        let m = PromptTemplate::load("local-one").unwrap().render(&c).unwrap();
+        let m = PromptTemplate::load("local-one")
+            .unwrap()
+            .render(&c)
+            .unwrap();
         assert_eq!(m[2].content, "### system");
         assert_eq!(
             m[4].content,

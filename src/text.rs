@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn sanitize_strips_controls_bidi_and_zero_width() {
         let dirty = " A\u{0}B\u{1b}[2J c\u{85}d\u{202E}e\u{200B}f\u{FEFF}\tg\r\nh\u{7f} ";
-        assert_eq!(sanitize(dirty), "AB[2J cdef g h");
+        assert_eq!(sanitize(dirty), "AB[2J c def g h");
         assert_eq!(sanitize(&sanitize(dirty)), sanitize(dirty));
         assert_eq!(sanitize("plain text."), "plain text.");
     }

@@ -602,7 +602,11 @@ mod tests {
         let path = dir.path().join("m.bin");
         write_store(
             &path,
-            &[("one", [1.0, 2.0, 3.0]), ("two", [4.0, 5.0, 6.0]), ("three", [7.0, 8.0, 9.0])],
+            &[
+                ("one", [1.0, 2.0, 3.0]),
+                ("two", [4.0, 5.0, 6.0]),
+                ("three", [7.0, 8.0, 9.0]),
+            ],
         );
         let mut bytes = std::fs::read(&path).expect("read");
         let rec = 4 + 32 + 12 + CHECK_LEN;
@@ -612,7 +616,10 @@ mod tests {
         std::fs::write(&path, &bytes).expect("write");
         let store = CacheFile::open(&path, 3).expect("tolerates damage");
         assert_eq!(store.len(), 1, "only the intact third record survives");
-        assert_eq!(store.get(&text_hash("three")), Some(&[7.0f32, 8.0, 9.0][..]));
+        assert_eq!(
+            store.get(&text_hash("three")),
+            Some(&[7.0f32, 8.0, 9.0][..])
+        );
         assert_eq!(
             std::fs::metadata(&path).expect("meta").len() as usize,
             bytes.len(),
@@ -657,7 +664,11 @@ mod tests {
         let mut b = CacheFile::open(&path, 3).expect("b");
         for i in 0..20 {
             let row = [i as f32, 1.0, 2.0];
-            let (store, text) = if i % 2 == 0 { (&mut a, "a") } else { (&mut b, "b") };
+            let (store, text) = if i % 2 == 0 {
+                (&mut a, "a")
+            } else {
+                (&mut b, "b")
+            };
             store
                 .append(&[(text_hash(&format!("{text}{i}")), ArrayView1::from(&row[..]))])
                 .expect("append");
