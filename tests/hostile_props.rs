@@ -104,13 +104,13 @@ proptest! {
             ("generate", "target", format!("\"ratio:{x}\"")),
         ][key].clone();
         let text = format!("[{section}]\n{field} = {}\n", value.replace("NaN", "nan"));
-        if let Ok(cfg) = toml::from_str::<Config>(&text) {
-            if cfg.check().is_ok() {
-                prop_assert!(cfg.filter.min_centroid_cosine.is_finite());
-                prop_assert!(cfg.generate.max_requests_factor <= 100.0);
-                prop_assert!(cfg.local.start_timeout_secs <= 86_400.0);
-                prop_assert!(cfg.cluster.k_max <= 64);
-            }
+        if let Ok(cfg) = toml::from_str::<Config>(&text)
+            && cfg.check().is_ok()
+        {
+            prop_assert!(cfg.filter.min_centroid_cosine.is_finite());
+            prop_assert!(cfg.generate.max_requests_factor <= 100.0);
+            prop_assert!(cfg.local.start_timeout_secs <= 86_400.0);
+            prop_assert!(cfg.cluster.k_max <= 64);
         }
     }
 
