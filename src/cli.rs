@@ -386,6 +386,14 @@ impl InputArgs {
         set(&mut cfg.seed, self.seed);
         Ok(cfg)
     }
+
+    /// Validates the configuration every command runs with; the error names the file.
+    fn check(&self, cfg: &Config) -> Result<()> {
+        cfg.check().map(drop).with_context(|| match &self.config {
+            Some(p) => p.display().to_string(),
+            None => "command-line flags".into(),
+        })
+    }
 }
 
 impl EmbedArgs {
@@ -447,13 +455,14 @@ impl AugmentArgs {
         set(&mut g.max_tokens_total, self.max_tokens_total.map(Some));
         set(&mut g.max_cost, self.max_cost.map(Some));
         self.llm.apply(&mut cfg);
-        cfg.check()?;
+        self.input.check(&cfg)?;
         Ok(cfg)
     }
 }
 
+/// A sentence from the data as one printable line (no ESC sequences, bidi or line breaks).
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::text::sanitize(text)
 }
 
 fn target_rule(s: &str) -> Result<TargetRule> {
@@ -517,7 +526,7 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
     a.embed.apply(&mut cfg);
     a.llm.apply(&mut cfg);
     cfg.embed.progress = false;
-    cfg.check()?;
+    a.input.check(&cfg)?;
     let (ds, _) = load(&a.input.input, &cfg, catalog)?;
     let sweep = sweep_config(a, &cfg)?;
     if let Some(path) = &a.save_folds {
@@ -590,6 +599,7 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
 /// `synthcti export`.
 fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
     let cfg = a.input.config()?;
+    a.input.check(&cfg)?;
     let (ds, _) = load(&a.input.input, &cfg, catalog)?;
     let fractions: [f64; 3] =
         a.fractions.clone().try_into().map_err(|_| {
@@ -621,6 +631,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Stats(a) => {
             let cfg = a.input.config()?;
+            a.input.check(&cfg)?;
             let (_, st) = load(&a.input.input, &cfg, &catalog)?;
             if a.json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&st)?)?;
@@ -631,6 +642,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Clusters(a) => {
             let mut cfg = a.input.config()?;
             a.embed.apply(&mut cfg);
+            a.input.check(&cfg)?;
             let mut embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
             let prep = prepare(
                 &a.input.input,

@@ -12,6 +12,9 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
 
+/// Largest `k_max`: silhouettes cost O(k · n²) per k tried.
+pub const MAX_K: usize = 64;
+
 /// Clustering knobs. Validate with [`ClusterParams::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,15 +60,17 @@ pub enum ClusterError {
 impl ClusterParams {
     /// Checks the parameters once, like linfa's `ParamGuard`.
     pub fn check(&self) -> Result<&Self, ClusterError> {
-        let bad = |m: &str| Err(ClusterError::Param(m.into()));
-        if self.k_max == 0 {
-            return bad("k_max must be at least 1");
-        }
-        if self.min_cluster_size == 0 {
-            return bad("min_cluster_size must be at least 1");
-        }
-        if self.central == 0 {
-            return bad("central must be at least 1");
+        for (name, value, lo, hi) in [
+            ("k_max", self.k_max, 1, MAX_K),
+            ("min_cluster_size", self.min_cluster_size, 1, 1_000_000),
+            ("central", self.central, 1, 100),
+            ("diverse", self.diverse, 0, 100),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return Err(ClusterError::Param(format!(
+                    "cluster.{name} must be in {lo}..={hi}, got {value}"
+                )));
+            }
         }
         Ok(self)
     }

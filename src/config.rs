@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterParams;
-use crate::data::ReadOptions;
+use crate::data::{FileProblem, ReadOptions, read_regular};
 use crate::embed::EmbedConfig;
 use crate::filter::FilterParams;
 use crate::llm::{LlmConfig, LocalServerConfig};
@@ -34,10 +34,39 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
+    /// The path is not a regular file or is too large.
+    #[error("{path}: {problem}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        problem: FileProblem,
+    },
     /// A value is out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
+
+/// Largest configuration file read, in bytes.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Most rows `absolute:N` may add per technique.
+pub const MAX_ABSOLUTE_TARGET: usize = 10_000;
+
+/// Largest `ratio:R`.
+pub const MAX_RATIO_TARGET: f64 = 100.0;
+
+/// Largest `generate.overask` and `generate.max_requests_factor`.
+pub const MAX_FACTOR: f64 = 100.0;
+
+/// Most sentences per request, examples, procedures or accepted sentences per prompt.
+pub const MAX_PER_PROMPT: usize = 256;
+
+/// Shortest accepted timeout in seconds (`llm.timeout_secs`).
+pub const MIN_TIMEOUT_SECS: f64 = 0.01;
+
+/// Longest accepted timeout in seconds (`llm.timeout_secs`, `local.start_timeout_secs`).
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Where new rows come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -88,10 +117,16 @@ impl FromStr for Target {
             None if s == "to-median" => Ok(Self::ToMedian),
             None if s == "to-max" => Ok(Self::ToMax),
             Some(("ratio", r)) => match r.trim().parse::<f64>() {
-                Ok(r) if r >= 0.0 && r.is_finite() => Ok(Self::Ratio(r)),
+                Ok(r) if (0.0..=MAX_RATIO_TARGET).contains(&r) => Ok(Self::Ratio(r)),
                 _ => Err(bad()),
             },
-            Some(("absolute", n)) => n.trim().parse().map(Self::Absolute).map_err(|_| bad()),
+            Some(("absolute", n)) => match n.trim().parse() {
+                Ok(n) if n <= MAX_ABSOLUTE_TARGET => Ok(Self::Absolute(n)),
+                Ok(_) => Err(format!(
+                    "invalid target {s:?}: at most absolute:{MAX_ABSOLUTE_TARGET}"
+                )),
+                Err(_) => Err(bad()),
+            },
             _ => Err(bad()),
         }
     }
@@ -254,10 +289,25 @@ pub struct Config {
 
 impl Config {
     /// Reads a TOML file (unknown keys are an error naming line and column).
+    /// The file must be a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
+        let shown = path.display().to_string();
+        let bytes =
+            read_regular(path, MAX_CONFIG_BYTES, "the configuration limit").map_err(|problem| {
+                match problem {
+                    FileProblem::Io(source) => ConfigError::Io {
+                        path: shown.clone(),
+                        source,
+                    },
+                    problem => ConfigError::File {
+                        path: shown.clone(),
+                        problem,
+                    },
+                }
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
+            path: shown.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
         })?;
         toml::from_str(&text).map_err(|source| ConfigError::Toml {
             path: path.display().to_string(),
@@ -265,38 +315,105 @@ impl Config {
         })
     }
 
-    /// Validates once; stages take the checked config.
+    /// Validates once; stages take the checked config. Every command calls it: every
+    /// number is finite and within a range that keeps arithmetic and memory bounded.
     pub fn check(&self) -> Result<&Self, ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        self.cluster
-            .check()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        self.llm
-            .check()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        self.local
-            .check()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
+        self.cluster.check().map_err(|e| invalid(&e))?;
+        self.llm.check().map_err(|e| invalid(&e))?;
+        self.local.check().map_err(|e| invalid(&e))?;
+        self.check_generate()?;
+        self.check_filter()?;
+        self.check_limits()?;
+        Ok(self)
+    }
+
+    fn check_generate(&self) -> Result<(), ConfigError> {
         let g = &self.generate;
         let priced =
             self.llm.price_per_1k_prompt.is_some() || self.llm.price_per_1k_completion.is_some();
         g.check_limits(priced)?;
-        if g.overask < 1.0 || !g.overask.is_finite() {
-            return bad(format!("generate.overask must be >= 1, got {}", g.overask));
+        for (name, v) in [
+            ("generate.overask", g.overask),
+            ("generate.max_requests_factor", g.max_requests_factor),
+        ] {
+            in_range(name, v, 1.0, MAX_FACTOR)?;
         }
-        if g.max_requests_factor < 1.0 || !g.max_requests_factor.is_finite() {
-            return bad(format!(
-                "generate.max_requests_factor must be >= 1, got {}",
-                g.max_requests_factor
-            ));
+        match g.target {
+            Target::Absolute(n) if n > MAX_ABSOLUTE_TARGET => {
+                return invalid(format!(
+                    "generate.target absolute:{n} is more than absolute:{MAX_ABSOLUTE_TARGET}"
+                ));
+            }
+            Target::Ratio(r) => in_range("generate.target ratio", r, 0.0, MAX_RATIO_TARGET)?,
+            _ => {}
         }
-        if g.sentences_per_request == Some(0) {
-            return bad("generate.sentences_per_request must be >= 1".into());
+        if let Some(n) = g.sentences_per_request {
+            count_in_range("generate.sentences_per_request", n, 1)?;
         }
-        self.filter.check().map_err(ConfigError::Invalid)?;
-        Ok(self)
+        count_in_range("generate.examples_per_prompt", g.examples_per_prompt, 0)?;
+        count_in_range("generate.procedures_per_prompt", g.procedures_per_prompt, 0)?;
+        count_in_range("generate.accepted_per_prompt", g.accepted_per_prompt, 0)?;
+        Ok(())
     }
 
+    fn check_filter(&self) -> Result<(), ConfigError> {
+        let f = &self.filter;
+        if f.max_words > 10_000 {
+            return invalid(format!(
+                "filter.max_words must be at most 10000, got {}",
+                f.max_words
+            ));
+        }
+        // Order and ranges of every threshold (NaN included): `FilterParams::check`.
+        f.check().map_err(ConfigError::Invalid)
+    }
+
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.llm;
+        in_range(
+            "llm.timeout_secs",
+            l.timeout_secs,
+            MIN_TIMEOUT_SECS,
+            MAX_TIMEOUT_SECS,
+        )?;
+        in_range(
+            "local.start_timeout_secs",
+            self.local.start_timeout_secs,
+            MIN_TIMEOUT_SECS,
+            MAX_TIMEOUT_SECS,
+        )?;
+        for (name, price) in [
+            ("llm.price_per_1k_prompt", l.price_per_1k_prompt),
+            ("llm.price_per_1k_completion", l.price_per_1k_completion),
+        ] {
+            if let Some(p) = price {
+                in_range(name, p, 0.0, 1e6)?;
+            }
+        }
+        let e = &self.embed;
+        if !(1..=4096).contains(&e.batch_size) {
+            return invalid(format!(
+                "embed.batch_size must be in 1..=4096, got {}",
+                e.batch_size
+            ));
+        }
+        if !(1..=8192).contains(&e.max_length) {
+            return invalid(format!(
+                "embed.max_length must be in 1..=8192, got {}",
+                e.max_length
+            ));
+        }
+        let i = &self.input;
+        if i.max_file_bytes == 0 || i.max_line_bytes == 0 || i.max_text_chars == 0 {
+            return invalid(
+                "input.max_file_bytes, input.max_line_bytes and input.max_text_chars must be \
+                 at least 1"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
     /// Fills in the defaults that depend on the endpoint, so that the recorded configuration
     /// shows what really ran: for the local model (no `llm.base_url`) the `local-one`
     /// template, one sentence per request, and llama.cpp's `repeat_penalty = 1.1` and
@@ -323,6 +440,30 @@ impl Config {
     }
 }
 
+fn invalid<T>(message: String) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid(message))
+}
+
+/// `value` is finite and in `[lo, hi]`.
+fn in_range(name: &str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        invalid(format!("{name} must be in [{lo}, {hi}], got {value:?}"))
+    }
+}
+
+/// `value` is in `lo..=MAX_PER_PROMPT`.
+fn count_in_range(name: &str, value: usize, lo: usize) -> Result<(), ConfigError> {
+    if (lo..=MAX_PER_PROMPT).contains(&value) {
+        Ok(())
+    } else {
+        invalid(format!(
+            "{name} must be in {lo}..={MAX_PER_PROMPT}, got {value}"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +474,9 @@ mod tests {
             assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
         }
         assert!("ratio:-1".parse::<Target>().is_err());
+        assert!("ratio:1e300".parse::<Target>().is_err());
+        assert!("absolute:100001".parse::<Target>().is_err());
+        assert!("absolute:18446744073709551616".parse::<Target>().is_err());
         assert!("half".parse::<Target>().is_err());
     }
 
@@ -368,5 +512,46 @@ mod tests {
             toml::from_str("policy = \"below:30\"\n[generate]\ntarget = \"ratio:2\"\n").unwrap();
         assert_eq!(c.policy, UnderPolicy::Below(30));
         assert_eq!(c.generate.target, Target::Ratio(2.0));
+    }
+
+    #[test]
+    fn check_rejects_non_finite_and_unbounded_values() {
+        let bad = |toml_text: &str| {
+            let c: Config = toml::from_str(toml_text).unwrap();
+            c.check().err().map(|e| e.to_string())
+        };
+        for (text, name) in [
+            (
+                "[filter]\nmin_centroid_cosine = nan\n",
+                "filter.min_centroid_cosine",
+            ),
+            ("[filter]\nmin_margin = inf\n", "filter.min_margin"),
+            ("[filter]\nnear_duplicate = nan\n", "filter.near_duplicate"),
+            (
+                "[local]\nstart_timeout_secs = 1e20\n",
+                "local.start_timeout_secs",
+            ),
+            ("[llm]\ntimeout_secs = 1e-300\n", "llm.timeout_secs"),
+            ("[cluster]\nk_max = 100000\n", "k_max"),
+            (
+                "[generate]\nmax_requests_factor = 1e300\n",
+                "generate.max_requests_factor",
+            ),
+            ("[generate]\noverask = nan\n", "generate.overask"),
+            (
+                "[generate]\nsentences_per_request = 100000\n",
+                "generate.sentences_per_request",
+            ),
+            ("[embed]\nbatch_size = 0\n", "embed.batch_size"),
+            ("[input]\nmax_text_chars = 0\n", "input.max_text_chars"),
+            (
+                "[llm]\nprice_per_1k_prompt = 1e300\n",
+                "llm.price_per_1k_prompt",
+            ),
+        ] {
+            let e = bad(text).unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(e.contains(name), "{text}: {e}");
+        }
+        assert!(bad("[generate]\ntarget = \"absolute:10000\"\n").is_none());
     }
 }

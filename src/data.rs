@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, Resolution, normalize_technique_id};
+use crate::text::{clip, clip_json};
 
 /// Where a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,8 +103,15 @@ pub enum UnknownLabels {
     Drop,
 }
 
+/// Default [`ReadOptions::max_file_bytes`]: 1 GiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Default [`ReadOptions::max_line_bytes`]: 1 MiB.
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+/// Default [`ReadOptions::max_text_chars`].
+pub const MAX_TEXT_CHARS: usize = 20_000;
+
 /// How to read a dataset.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReadOptions {
     /// The format; detected from the file when `None`.
@@ -118,6 +126,28 @@ pub struct ReadOptions {
     pub cti_level: CtiLevel,
     /// Unknown label policy.
     pub unknown_labels: UnknownLabels,
+    /// Largest input file in bytes.
+    pub max_file_bytes: u64,
+    /// Longest line of a CSV or JSONL file in bytes (TRAM JSON may be one line).
+    pub max_line_bytes: u64,
+    /// Longest sentence in characters.
+    pub max_text_chars: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            text_col: None,
+            label_col: None,
+            group_col: None,
+            cti_level: CtiLevel::default(),
+            unknown_labels: UnknownLabels::default(),
+            max_file_bytes: MAX_FILE_BYTES,
+            max_line_bytes: MAX_LINE_BYTES,
+            max_text_chars: MAX_TEXT_CHARS,
+        }
+    }
 }
 
 /// A bad input: the file, where in it, and what is wrong.
@@ -148,6 +178,199 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
+    /// The path is not a regular file, or the file is too large.
+    #[error("{path}: {problem}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: FileProblem,
+    },
+    /// A line is longer than `input.max_line_bytes`.
+    #[error("{path}: line {line}: longer than input.max_line_bytes = {limit} bytes")]
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// What kind of thing a path that is not a regular file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A named pipe.
+    Fifo,
+    /// A character device (`/dev/zero`, a terminal).
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A Unix socket.
+    Socket,
+    /// Anything else.
+    Other,
+}
+
+impl FileKind {
+    fn of(ft: std::fs::FileType) -> Self {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_dir() {
+            Self::Directory
+        } else if ft.is_fifo() {
+            Self::Fifo
+        } else if ft.is_char_device() {
+            Self::CharDevice
+        } else if ft.is_block_device() {
+            Self::BlockDevice
+        } else if ft.is_socket() {
+            Self::Socket
+        } else {
+            Self::Other
+        }
+    }
+}
+
+impl std::fmt::Display for FileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Directory => "a directory",
+            Self::Fifo => "a named pipe (FIFO)",
+            Self::CharDevice => "a character device",
+            Self::BlockDevice => "a block device",
+            Self::Socket => "a socket",
+            Self::Other => "not a regular file",
+        })
+    }
+}
+
+/// Why a file cannot be read as an input.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    /// Not a regular file (after following symlinks).
+    #[error("not a regular file: it is {0}")]
+    NotRegular(FileKind),
+    /// Larger than the limit.
+    #[error("the file is larger than {setting} = {limit} bytes")]
+    TooLarge {
+        /// The setting that sets the limit.
+        setting: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Opening or reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens `path` for reading if it is a regular file (symlinks followed) of at most
+/// `limit` bytes. Never blocks on a FIFO: the type is checked before opening, and the
+/// open itself does not wait for a writer.
+pub fn open_regular(path: &Path, limit: u64, setting: &'static str) -> Result<File, FileProblem> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let check = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(FileProblem::NotRegular(FileKind::of(meta.file_type())));
+        }
+        if meta.len() > limit {
+            return Err(FileProblem::TooLarge { setting, limit });
+        }
+        Ok(())
+    };
+    check(std::fs::metadata(path)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // The path may have been swapped between the two checks.
+    check(file.metadata()?)?;
+    Ok(file)
+}
+
+/// Reads a whole regular file of at most `limit` bytes (see [`open_regular`]); a file
+/// that grows past the limit while being read is an error, never silently cut.
+pub fn read_regular(
+    path: &Path,
+    limit: u64,
+    setting: &'static str,
+) -> Result<Vec<u8>, FileProblem> {
+    let file = open_regular(path, limit, setting)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileProblem::TooLarge { setting, limit });
+    }
+    Ok(bytes)
+}
+
+/// A reader that errors (never truncates) once the file passes `max_total` bytes or a
+/// line passes `max_line` bytes, so a hostile file costs bounded memory. Bytes before the
+/// offending line are delivered first, so earlier errors keep their line numbers.
+struct Limited<R> {
+    inner: R,
+    max_total: u64,
+    max_line: Option<u64>,
+    total: u64,
+    line_len: u64,
+    line: u64,
+    pending: Option<Limit>,
+}
+
+/// Which limit a [`Limited`] reader hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Limit {
+    #[error("file too large")]
+    File,
+    #[error("line {0} too long")]
+    Line(u64),
+}
+
+impl<R: Read> Limited<R> {
+    fn new(inner: R, max_total: u64, max_line: Option<u64>) -> Self {
+        Self {
+            inner,
+            max_total,
+            max_line,
+            total: 0,
+            line_len: 0,
+            line: 1,
+            pending: None,
+        }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(limit) = self.pending {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, limit));
+        }
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            self.total += 1;
+            if self.total > self.max_total {
+                self.pending = Some(Limit::File);
+            } else if b == b'\n' {
+                self.line += 1;
+                self.line_len = 0;
+                continue;
+            } else {
+                self.line_len += 1;
+                if self.max_line.is_some_and(|m| self.line_len > m) {
+                    self.pending = Some(Limit::Line(self.line));
+                }
+            }
+            if self.pending.is_some() {
+                if i == 0 {
+                    return self.read(buf);
+                }
+                return Ok(i);
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Where in a file a problem is.
@@ -289,25 +512,69 @@ fn invalid(path: &Path, location: Location, problem: impl Into<String>) -> DataE
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
+fn io_err<'a>(path: &'a Path, opts: &ReadOptions) -> impl FnOnce(std::io::Error) -> DataError + 'a {
+    let (max_file, max_line) = (opts.max_file_bytes, opts.max_line_bytes);
+    move |source| {
+        let path = path.to_path_buf();
+        match source.get_ref().and_then(|e| e.downcast_ref::<Limit>()) {
+            Some(Limit::File) => DataError::File {
+                path,
+                problem: FileProblem::TooLarge {
+                    setting: "input.max_file_bytes",
+                    limit: max_file,
+                },
+            },
+            Some(&Limit::Line(line)) => DataError::LineTooLong {
+                path,
+                line,
+                limit: max_line,
+            },
+            None => DataError::Io { path, source },
+        }
     }
 }
 
+/// Opens an input file with the limits of `opts` (regular file, size, line length).
+fn open_input(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Limited<File>, DataError> {
+    let file =
+        open_regular(path, opts.max_file_bytes, "input.max_file_bytes").map_err(|problem| {
+            match problem {
+                FileProblem::Io(source) => DataError::Io {
+                    path: path.into(),
+                    source,
+                },
+                problem => DataError::File {
+                    path: path.into(),
+                    problem,
+                },
+            }
+        })?;
+    Ok(Limited::new(
+        file,
+        opts.max_file_bytes,
+        lines.then_some(opts.max_line_bytes),
+    ))
+}
+
+/// The UTF-8 byte-order mark, accepted (and skipped) at the start of every format.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Guesses the format from the extension, then from the first bytes and the CSV header.
 pub fn detect_format(path: &Path) -> Result<Format, DataError> {
+    detect_format_with(path, &ReadOptions::default())
+}
+
+fn detect_format_with(path: &Path, opts: &ReadOptions) -> Result<Format, DataError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let mut head = Vec::with_capacity(4096);
-    File::open(path)
-        .map_err(io_err(path))?
+    open_input(path, opts, false)?
         .take(4096)
         .read_to_end(&mut head)
-        .map_err(io_err(path))?;
+        .map_err(io_err(path, opts))?;
+    let head = head.strip_prefix(BOM).unwrap_or(&head);
     let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
     let csv_kind = || {
         let header_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
@@ -349,7 +616,10 @@ fn parse_origin(path: &Path, line: u64, value: Option<&str>) -> Result<Origin, D
         Some(other) => Err(invalid(
             path,
             Location::Line(line),
-            format!("origin {other:?} is not original, synthetic or attack-procedure"),
+            format!(
+                "origin {} is not original, synthetic or attack-procedure",
+                clip(other)
+            ),
         )),
     }
 }
@@ -362,7 +632,7 @@ pub fn read_dataset(
 ) -> Result<Dataset, DataError> {
     let format = match opts.format {
         Some(f) => f,
-        None => detect_format(path)?,
+        None => detect_format_with(path, opts)?,
     };
     let (columns, rows, raw) = match format {
         Format::Tram => read_tram(path, opts)?,
@@ -382,8 +652,8 @@ pub fn read_dataset(
                 path,
                 Location::Line(r.line),
                 format!(
-                    "label {:?} is not an ATT&CK technique id (T#### or T####.###)",
-                    r.label
+                    "label {} is not an ATT&CK technique id (T#### or T####.###)",
+                    clip(&r.label)
                 ),
             )
         })?;
@@ -473,25 +743,43 @@ fn filter_raw(raw: RawRows, keep: &[bool]) -> RawRows {
     }
 }
 
-fn nonempty_text(path: &Path, line: u64, text: &str) -> Result<String, DataError> {
+fn nonempty_text(
+    path: &Path,
+    line: u64,
+    text: &str,
+    max_chars: usize,
+) -> Result<String, DataError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(invalid(path, Location::Line(line), "empty text"));
     }
+    if t.chars().nth(max_chars).is_some() {
+        return Err(invalid(
+            path,
+            Location::Line(line),
+            format!(
+                "text of {} characters is longer than input.max_text_chars = {max_chars}: {}",
+                t.chars().count(),
+                clip(t)
+            ),
+        ));
+    }
     Ok(t.to_string())
 }
 
-/// Takes a string field of a JSON object.
+/// Takes a string field of a JSON object; `number_ok`: a number is read as its digits
+/// (group ids), otherwise it is an error (a numeric text or label is a broken file).
 fn json_field(
     obj: &serde_json::Map<String, Value>,
     name: &str,
+    number_ok: bool,
     path: &Path,
     line: u64,
 ) -> Result<Option<String>, DataError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Number(n)) if number_ok => Ok(Some(n.to_string())),
         // TRAM multi-label files put a list; a one-element list is a single label.
         Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
             Ok(a[0].as_str().map(str::to_string))
@@ -499,7 +787,11 @@ fn json_field(
         Some(other) => Err(invalid(
             path,
             Location::Line(line),
-            format!("field {name:?} should be a string, found {other}"),
+            format!(
+                "field {} should be a string, found {}",
+                clip(name),
+                clip_json(other)
+            ),
         )),
     }
 }
@@ -507,6 +799,7 @@ fn json_field(
 fn sample_from_json(
     value: &Value,
     cols: &Columns,
+    opts: &ReadOptions,
     path: &Path,
     line: u64,
 ) -> Result<RawSample, DataError> {
@@ -514,23 +807,23 @@ fn sample_from_json(
         invalid(
             path,
             Location::Line(line),
-            format!("expected a JSON object, found {value}"),
+            format!("expected a JSON object, found {}", clip_json(value)),
         )
     })?;
     let required = |name: &str| {
-        json_field(obj, name, path, line)?.ok_or_else(|| {
+        json_field(obj, name, false, path, line)?.ok_or_else(|| {
             invalid(
                 path,
                 Location::Line(line),
-                format!("missing field {name:?}"),
+                format!("missing field {}", clip(name)),
             )
         })
     };
     Ok(RawSample {
-        text: nonempty_text(path, line, &required(&cols.text)?)?,
+        text: nonempty_text(path, line, &required(&cols.text)?, opts.max_text_chars)?,
         label: required(&cols.label)?,
         group: match &cols.group {
-            Some(g) => json_field(obj, g, path, line)?.filter(|s| !s.trim().is_empty()),
+            Some(g) => json_field(obj, g, true, path, line)?.filter(|s| !s.trim().is_empty()),
             None => None,
         },
         origin: parse_origin(path, line, obj.get("origin").and_then(Value::as_str))?,
@@ -538,11 +831,13 @@ fn sample_from_json(
     })
 }
 
-fn json_columns(opts: &ReadOptions, first: Option<&Value>) -> Columns {
+/// The columns of a JSON dataset. The group column (`doc_title`, else `group`) is taken
+/// when any record has it, so a first record without one does not drop grouping.
+fn json_columns(opts: &ReadOptions, values: &[Value]) -> Columns {
     let has = |name: &str| {
-        first
-            .and_then(Value::as_object)
-            .is_some_and(|o| o.contains_key(name))
+        values
+            .iter()
+            .any(|v| v.as_object().is_some_and(|o| o.contains_key(name)))
     };
     Columns {
         text: opts.text_col.clone().unwrap_or_else(|| "text".into()),
@@ -552,6 +847,18 @@ fn json_columns(opts: &ReadOptions, first: Option<&Value>) -> Columns {
             .clone()
             .or_else(|| has("doc_title").then(|| "doc_title".into()))
             .or_else(|| has("group").then(|| "group".into())),
+    }
+}
+
+/// Warns when some rows lack the group column: each such row is its own group in splits.
+fn warn_missing_groups(path: &Path, cols: &Columns, rows: &[RawSample]) {
+    let missing = rows.iter().filter(|r| r.group.is_none()).count();
+    if let (Some(g), true) = (&cols.group, missing > 0) {
+        tracing::warn!(
+            "{}: {missing} of {} rows have no {g:?}; each is its own group in splits",
+            path.display(),
+            rows.len()
+        );
     }
 }
 
@@ -576,10 +883,12 @@ type Read3 = (Columns, Vec<RawSample>, RawRows);
 /// every error can name the line of its record.
 fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
     let mut bytes = Vec::new();
-    File::open(path)
-        .map_err(io_err(path))?
+    open_input(path, opts, false)?
         .read_to_end(&mut bytes)
-        .map_err(io_err(path))?;
+        .map_err(io_err(path, opts))?;
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
+    }
     let text = utf8(path, bytes)?;
     let err_at = |offset: usize, problem: String| {
         let (l, c) = line_col(&text, offset);
@@ -642,30 +951,39 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
     if end < text.len() {
         return Err(err_at(end, "trailing characters after the list".into()));
     }
-    let cols = json_columns(opts, values.first());
+    let cols = json_columns(opts, &values);
     let rows = values
         .iter()
         .zip(&starts)
-        .map(|(v, &start)| sample_from_json(v, &cols, path, line_col(&text, start).0))
+        .map(|(v, &start)| sample_from_json(v, &cols, opts, path, line_col(&text, start).0))
         .collect::<Result<Vec<_>, _>>()?;
+    warn_missing_groups(path, &cols, &rows);
     Ok((cols, rows, RawRows::Json(values)))
 }
 
-/// JSON Lines: one object per line, read line by line.
+/// JSON Lines: one object per line, read line by line (each line at most
+/// `max_line_bytes`); the columns are decided over all lines.
 fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
-    let mut reader = BufReader::new(File::open(path).map_err(io_err(path))?);
+    let mut reader = BufReader::new(open_input(path, opts, true)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     let mut values = Vec::new();
-    let mut rows = Vec::new();
-    let mut cols: Option<Columns> = None;
+    let mut lines = Vec::new();
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(io_err(path))? == 0 {
+        if reader
+            .read_until(b'\n', &mut buf)
+            .map_err(io_err(path, opts))?
+            == 0
+        {
             break;
         }
         line_no += 1;
-        let line = std::str::from_utf8(&buf)
+        let bytes = match line_no {
+            1 => buf.strip_prefix(BOM).unwrap_or(&buf),
+            _ => &buf[..],
+        };
+        let line = std::str::from_utf8(bytes)
             .map_err(|_| invalid(path, Location::Line(line_no), "invalid UTF-8"))?;
         if line.trim().is_empty() {
             continue;
@@ -677,17 +995,40 @@ fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
                 format!("invalid JSON: {e}"),
             )
         })?;
-        let cols = cols.get_or_insert_with(|| json_columns(opts, Some(&v)));
-        rows.push(sample_from_json(&v, cols, path, line_no)?);
         values.push(v);
+        lines.push(line_no);
     }
-    let cols = cols.unwrap_or_else(|| json_columns(opts, None));
+    let cols = json_columns(opts, &values);
+    let rows = values
+        .iter()
+        .zip(&lines)
+        .map(|(v, &line)| sample_from_json(v, &cols, opts, path, line))
+        .collect::<Result<Vec<_>, _>>()?;
+    warn_missing_groups(path, &cols, &rows);
     Ok((cols, rows, RawRows::Json(values)))
+}
+
+/// The CSV header, BOM and surrounding spaces trimmed; a repeated name is an error.
+fn csv_header(path: &Path, raw: &csv::StringRecord) -> Result<Vec<String>, DataError> {
+    let header: Vec<String> = raw
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    for (i, h) in header.iter().enumerate() {
+        if !h.is_empty() && header[..i].contains(h) {
+            return Err(invalid(
+                path,
+                Location::File,
+                format!("column {} appears more than once", clip(h)),
+            ));
+        }
+    }
+    Ok(header)
 }
 
 /// CSV (CTI-to-MITRE native or generic), read record by record.
 fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, DataError> {
-    let file = File::open(path).map_err(io_err(path))?;
+    let file = open_input(path, opts, true)?;
     let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
         b'\t'
     } else {
@@ -699,6 +1040,12 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
         .from_reader(file);
     let csv_err = |e: csv::Error| {
         let line = e.position().map_or(1, |p| p.line());
+        if e.is_io_error() {
+            return match e.into_kind() {
+                csv::ErrorKind::Io(source) => io_err(path, opts)(source),
+                other => invalid(path, Location::Line(line), format!("{other:?}")),
+            };
+        }
         let problem = match e.kind() {
             csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
             csv::ErrorKind::UnequalLengths {
@@ -708,12 +1055,7 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
         };
         invalid(path, Location::Line(line), problem)
     };
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
-        .collect();
+    let header = csv_header(path, rdr.headers().map_err(csv_err)?)?;
     let find = |name: &str| header.iter().position(|h| h == name);
     let cols = match format {
         Format::CtiToMitre => Columns {
@@ -739,7 +1081,11 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
             invalid(
                 path,
                 Location::File,
-                format!("missing column {name:?} (columns: {})", header.join(", ")),
+                format!(
+                    "missing column {} (columns: {})",
+                    clip(name),
+                    clip(&header.join(", "))
+                ),
             )
         })
     };
@@ -755,8 +1101,9 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
         if label.is_empty() {
             return Err(invalid(path, Location::Line(line), "empty label"));
         }
+        let text = rec.get(ti).unwrap_or_default();
         rows.push(RawSample {
-            text: nonempty_text(path, line, rec.get(ti).unwrap_or_default())?,
+            text: nonempty_text(path, line, text, opts.max_text_chars)?,
             label,
             group: gi
                 .and_then(|g| rec.get(g))

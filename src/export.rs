@@ -18,10 +18,15 @@
 //!   `SFTTrainer` accept;
 //! - `jsonl`: `dataset.jsonl`, one flat `{"text","label","split","origin","group"}` object
 //!   per line (`pandas.read_json(path, lines=True)`, `datasets.load_dataset("json", ...)`);
-//! - `csv`: `dataset.csv` with the same five columns.
+//! - `csv`: `dataset.csv` with the same five columns; a cell that a spreadsheet would run
+//!   as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`.
+//!
+//! Added rows are written [`clean`]ed in every format (no control, bidi or zero-width
+//! characters; length capped).
 
 #![warn(missing_docs)]
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -31,6 +36,7 @@ use serde::Serialize;
 use crate::data::{Origin, Sample};
 use crate::eval::split::assign_parts;
 use crate::output::write_atomic;
+use crate::text::{clean, csv_cell};
 
 /// Errors of the export.
 #[derive(Debug, thiserror::Error)]
@@ -207,11 +213,31 @@ struct ChatRow<'a> {
 /// A row of the flat formats.
 #[derive(Serialize)]
 struct FlatRow<'a> {
-    text: &'a str,
-    label: &'a str,
+    text: Cow<'a, str>,
+    label: Cow<'a, str>,
     split: &'a str,
     origin: Origin,
-    group: Option<&'a str>,
+    group: Option<Cow<'a, str>>,
+}
+
+impl FlatRow<'_> {
+    /// The row with every cell safe to open in a spreadsheet.
+    fn formula_safe(self) -> Self {
+        FlatRow {
+            text: csv_cell(self.text),
+            label: csv_cell(self.label),
+            group: self.group.map(csv_cell),
+            ..self
+        }
+    }
+}
+
+/// The text written for a row: added rows are [`clean`]ed, original rows kept as read.
+fn written_text(s: &Sample) -> Cow<'_, str> {
+    match s.origin {
+        Origin::Original => Cow::Borrowed(&s.text),
+        Origin::Synthetic | Origin::AttackProcedure => Cow::Owned(clean(&s.text)),
+    }
 }
 
 /// The assistant answer for a label: `"<id> <name>"`, or the id alone without a name.
@@ -257,6 +283,7 @@ pub fn export_dataset(
                 let mut out = Vec::new();
                 for (s, _) in rows.iter().filter(|(_, p)| *p == split) {
                     let answer = answer(&s.label, names);
+                    let text = written_text(s);
                     let row = ChatRow {
                         messages: [
                             Message {
@@ -265,7 +292,7 @@ pub fn export_dataset(
                             },
                             Message {
                                 role: "user",
-                                content: &s.text,
+                                content: &text,
                             },
                             Message {
                                 role: "assistant",
@@ -281,11 +308,11 @@ pub fn export_dataset(
         }
         ExportFormat::Jsonl | ExportFormat::Csv => {
             let flat = rows.iter().map(|(s, p)| FlatRow {
-                text: &s.text,
-                label: &s.label,
+                text: written_text(s),
+                label: Cow::Borrowed(&s.label),
                 split: p.as_str(),
                 origin: s.origin,
-                group: s.group.as_deref(),
+                group: s.group.as_deref().map(Cow::Borrowed),
             });
             if config.format == ExportFormat::Jsonl {
                 let mut out = Vec::new();
@@ -297,7 +324,7 @@ pub fn export_dataset(
             } else {
                 let mut w = csv::Writer::from_writer(Vec::new());
                 for row in flat {
-                    w.serialize(row).map_err(|e| ser(&e))?;
+                    w.serialize(row.formula_safe()).map_err(|e| ser(&e))?;
                 }
                 let out = w.into_inner().map_err(|e| ser(&e))?;
                 write("dataset.csv", out)?;

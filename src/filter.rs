@@ -84,6 +84,9 @@ impl FilterParams {
 pub enum RejectReason {
     /// The answer could not be parsed into sentences.
     Unparseable,
+    /// A word or the whole sentence is longer than [`crate::text::TextLimits`] allows
+    /// (e.g. a megabyte "word" from a broken answer).
+    Oversize,
     /// Fewer than `min_words` words.
     TooShort,
     /// More than `max_words` words.
@@ -116,6 +119,7 @@ impl RejectReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unparseable => "unparseable",
+            Self::Oversize => "oversize",
             Self::TooShort => "too-short",
             Self::TooLong => "too-long",
             Self::NamesOtherTechnique => "names-other-technique",
@@ -220,7 +224,11 @@ impl FilterIndex {
 
     /// The checks that need no embedding. Returns the normalised sentence.
     pub fn pre_check(&self, raw: &str, technique: &str) -> Result<String, RejectReason> {
-        let s = normalize_sentence(raw);
+        // Control, bidi and zero-width characters never reach the journal's rows or outputs.
+        let s = normalize_sentence(&crate::text::sanitize(raw));
+        if crate::text::oversize(&s, crate::text::TextLimits::default()).is_some() {
+            return Err(RejectReason::Oversize);
+        }
         let words = s.split_whitespace().count();
         if words < self.params.min_words.max(1) {
             return Err(RejectReason::TooShort);
@@ -372,6 +380,17 @@ mod tests {
         assert_eq!(
             f.pre_check("too short", "T1003"),
             Err(RejectReason::TooShort)
+        );
+        assert_eq!(
+            f.pre_check(
+                &format!("the actor used {} on hosts", "x".repeat(5000)),
+                "T1003"
+            ),
+            Err(RejectReason::Oversize)
+        );
+        assert_eq!(
+            f.pre_check("the actor\u{202e} used\u{1b}[31m cmd on hosts", "T1003"),
+            Ok("the actor used[31m cmd on hosts".into())
         );
         assert_eq!(
             f.pre_check("the actor used T1059 to run scripts", "T1003"),

@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod prompt;
 pub mod report;
 pub mod stats;
+pub mod text;
 
 /// An error and its causes on one line, `outer: inner: ...` (causes already quoted by the
 /// outer message are not repeated).

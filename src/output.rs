@@ -1,5 +1,7 @@
 //! Writers of the augmented dataset: the input's own format and JSONL with provenance.
 //! Every file is written atomically (a temp file in the same directory, then rename).
+//! Added rows are written [`clean`]ed (no control, bidi or zero-width characters, length
+//! capped), and their CSV cells cannot start a spreadsheet formula ([`csv_cell`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use serde_json::{Value, json};
 use crate::catalog::Catalog;
 use crate::data::{Dataset, Format, Origin, RawRows, Sample};
 use crate::filter::Scores;
+use crate::text::{clean, csv_cell};
 
 /// Output errors.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +122,7 @@ pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
     for r in new_rows {
         let s = &r.sample;
         line(
-            json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group,
+            json!({"text": clean(&s.text), "label": s.label, "origin": s.origin, "group": s.group,
                     "provenance": r.provenance}),
         );
     }
@@ -149,7 +152,7 @@ pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec
             let mut objs: Vec<Value> = values.clone();
             for r in new_rows {
                 let mut o = serde_json::Map::new();
-                o.insert(ds.columns.text.clone(), json!(r.sample.text));
+                o.insert(ds.columns.text.clone(), json!(clean(&r.sample.text)));
                 o.insert(ds.columns.label.clone(), json!(r.sample.label));
                 if let Some(g) = &ds.columns.group {
                     o.insert(g.clone(), json!(new_row_group(r.sample.origin)));
@@ -180,10 +183,10 @@ pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec
                 let mut rec = vec![String::new(); header.len()];
                 let mut set = |name: &str, v: &str| {
                     if let Some(i) = col(name) {
-                        rec[i] = v.to_string();
+                        rec[i] = csv_cell(v).into_owned();
                     }
                 };
-                set(&ds.columns.text, &r.sample.text);
+                set(&ds.columns.text, &clean(&r.sample.text));
                 set(&ds.columns.label, &r.sample.label);
                 if let Some(g) = &ds.columns.group {
                     set(g, &new_row_group(r.sample.origin));
@@ -307,5 +310,26 @@ mod tests {
             lines[1]["provenance"]["scores"]["nearest_other_technique"],
             "T1059"
         );
+    }
+
+    #[test]
+    fn new_rows_are_cleaned_and_formula_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::bundled();
+        let p = dir.path().join("in.csv");
+        std::fs::write(&p, "text,label\n=kept as the user wrote it,T1003\n").unwrap();
+        let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
+        let hostile = "=HYPERLINK(\"http://x\")\u{1b}[2J\u{202E}\u{200B} dumps\u{0} LSASS";
+        let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], &cat)).unwrap();
+        assert!(csv.contains("=kept as the user wrote it"), "{csv}");
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
+        assert!(
+            !csv.contains(['\u{1b}', '\u{202E}', '\u{200B}', '\u{0}']),
+            "{csv:?}"
+        );
+        let jsonl =
+            String::from_utf8(jsonl_bytes(&ds.samples, &[new_row(hostile, "T1003")])).unwrap();
+        let last: Value = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+        assert_eq!(last["text"], "=HYPERLINK(\"http://x\")[2J dumps LSASS");
     }
 }

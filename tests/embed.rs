@@ -182,7 +182,7 @@ fn cache_serves_a_second_run_without_embedding() {
     assert!(path.starts_with(dir.path()));
     assert_eq!(
         std::fs::metadata(&path).expect("cache file").len(),
-        12 + unique * (32 + 4 * 384)
+        12 + unique * (4 + 32 + 4 * 384 + 8) // header; per record: tag, text hash, vector, check
     );
 
     // A second run: a fresh cache object reading the file.

@@ -3,18 +3,30 @@
 //! One append-only file per model, `<cache_dir>/<sanitised model id>.bin`:
 //!
 //! ```text
-//! header  : b"SCTIEMB1" | dim: u32 LE
-//! records : [sha256(text): 32 bytes][dim × f32 LE]  (repeated)
+//! header  : b"SCTIEMB2" | dim: u32 LE
+//! records : [b"SREC"][sha256(text): 32 bytes][dim × f32 LE][check: 8 bytes]  (repeated)
 //! ```
 //!
-//! The file is read into memory when opened; new vectors are appended with one write per
-//! [`Embedder::embed`] call. A truncated trailing record (a run killed mid-write) is
-//! dropped with a warning and cut off the file, never an error. One process per cache
-//! file at a time.
+//! `check` is the first 8 bytes of the sha256 of the text hash and the vector bytes, so
+//! every record can be verified and found again after damage. The file is read into memory
+//! when opened; new vectors are appended with one write per [`Embedder::embed`] call.
+//! On load:
+//! - a record that fails its check (a torn or overwritten record) is skipped with a
+//!   warning and reading resumes at the next valid record, so one bad record never drops
+//!   the records after it;
+//! - a record holding NaN or infinity is skipped with a warning (its sentence is embedded
+//!   again);
+//! - bytes after the last valid record (a run killed mid-write) are cut off the file with a
+//!   warning, never an error;
+//! - a cache of the previous format (`SCTIEMB1`, without checks) is started afresh.
+//!
+//! Runs may share a cache: loading and each append hold an exclusive `flock` on the file,
+//! so no run reads another's half-written record or cuts it off.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView1};
@@ -22,8 +34,11 @@ use sha2::{Digest, Sha256};
 
 use super::{EmbedError, Embedder};
 
-const MAGIC: &[u8; 8] = b"SCTIEMB1";
+const MAGIC: &[u8; 8] = b"SCTIEMB2";
+const OLD_MAGIC: &[u8; 8] = b"SCTIEMB1";
 const HEADER_LEN: usize = MAGIC.len() + 4;
+const REC_MAGIC: &[u8; 4] = b"SREC";
+const CHECK_LEN: usize = 8;
 
 type TextHash = [u8; 32];
 
@@ -171,7 +186,105 @@ struct CacheFile {
     index: HashMap<TextHash, usize>,
 }
 
+/// An exclusive `flock` on a file, released on drop.
+struct FileLock<'a>(&'a File);
+
+impl<'a> FileLock<'a> {
+    fn acquire(file: &'a File) -> std::io::Result<Self> {
+        loop {
+            // SAFETY: flock on a file descriptor owned by `file` for the guard's lifetime.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(FileLock(file));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `acquire`; unlocking cannot fail in a way we could act on.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// The record check: first [`CHECK_LEN`] bytes of sha256(text hash ‖ vector bytes).
+fn record_check(hash_and_floats: &[u8]) -> [u8; CHECK_LEN] {
+    let digest = Sha256::digest(hash_and_floats);
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&digest[..CHECK_LEN]);
+    out
+}
+
+/// What loading the records found.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LoadReport {
+    /// Byte length of the body up to the end of the last valid record.
+    good_end: usize,
+    /// Damaged stretches skipped (each followed by a valid record).
+    damaged: usize,
+    /// Bytes in those stretches.
+    damaged_bytes: usize,
+    /// Valid records holding NaN or infinity.
+    non_finite: usize,
+}
+
 impl CacheFile {
+    fn record_len(&self) -> usize {
+        REC_MAGIC.len() + 32 + 4 * self.dim + CHECK_LEN
+    }
+
+    /// The record at the start of `bytes`, if it is complete and passes its check.
+    fn record_at<'b>(&self, bytes: &'b [u8]) -> Option<(&'b [u8], &'b [u8])> {
+        let rec = bytes.get(..self.record_len())?;
+        let (magic, rest) = rec.split_at(REC_MAGIC.len());
+        let (payload, check) = rest.split_at(rest.len() - CHECK_LEN);
+        if magic != REC_MAGIC || check != record_check(payload).as_slice() {
+            return None;
+        }
+        Some(payload.split_at(32))
+    }
+
+    /// Reads the records of `body`, resynchronising after damage.
+    fn load(&mut self, body: &[u8]) -> LoadReport {
+        let mut report = LoadReport::default();
+        let mut pos = 0;
+        while pos < body.len() {
+            let Some((hash_bytes, floats)) = self.record_at(&body[pos..]) else {
+                // Damaged: find the next valid record, if any.
+                let next = (pos + 1..body.len())
+                    .filter(|&p| body[p..].starts_with(REC_MAGIC))
+                    .find(|&p| self.record_at(&body[p..]).is_some());
+                match next {
+                    Some(p) => {
+                        report.damaged += 1;
+                        report.damaged_bytes += p - pos;
+                        pos = p;
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            let row: Vec<f32> = floats
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if row.iter().all(|x| x.is_finite()) {
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(hash_bytes);
+                self.insert(hash, &row);
+            } else {
+                report.non_finite += 1;
+            }
+            pos += self.record_len();
+            report.good_end = pos;
+        }
+        report
+    }
+
     /// Opens or creates the cache file at `path` for vectors of length `dim`.
     fn open(path: &Path, dim: usize) -> Result<Self, EmbedError> {
         let io_err = |source| EmbedError::Cache {
@@ -194,7 +307,9 @@ impl CacheFile {
             .create(true)
             .open(path)
             .map_err(io_err)?;
-        let bytes = std::fs::read(path).map_err(io_err)?;
+        if !file.metadata().map_err(io_err)?.is_file() {
+            return Err(format_err("not a regular file".into()));
+        }
         let mut store = CacheFile {
             path: path.to_path_buf(),
             file,
@@ -202,16 +317,20 @@ impl CacheFile {
             vectors: Vec::new(),
             index: HashMap::new(),
         };
+        let file = store.file.try_clone().map_err(io_err)?;
+        let _lock = FileLock::acquire(&file).map_err(io_err)?;
+        let mut bytes = Vec::new();
+        (&file).seek(SeekFrom::Start(0)).map_err(io_err)?;
+        (&file).read_to_end(&mut bytes).map_err(io_err)?;
 
-        if bytes.len() < HEADER_LEN {
+        if bytes.len() < HEADER_LEN || bytes.starts_with(OLD_MAGIC) {
             if !bytes.is_empty() {
-                tracing::warn!(path = %path.display(), "embedding cache header truncated; starting afresh");
+                tracing::warn!(path = %path.display(), "embedding cache header truncated or of an older format; starting afresh");
             }
-            store.file.set_len(0).map_err(io_err)?;
+            file.set_len(0).map_err(io_err)?;
             let mut header = MAGIC.to_vec();
             header.extend_from_slice(&dim_u32(dim)?.to_le_bytes());
-            store.file.write_all(&header).map_err(io_err)?;
-            store.file.flush().map_err(io_err)?;
+            (&file).write_all(&header).map_err(io_err)?;
             return Ok(store);
         }
 
@@ -227,30 +346,40 @@ impl CacheFile {
                 "it holds vectors of length {file_dim}, the model gives {dim}"
             )));
         }
-
-        let record = 32 + 4 * dim;
-        let complete = body.len() / record;
-        if body.len() % record != 0 {
-            let keep = HEADER_LEN + complete * record;
-            tracing::warn!(
-                path = %path.display(),
-                dropped_bytes = body.len() % record,
-                "embedding cache ends in a truncated record (interrupted run); dropping it"
-            );
-            store.file.set_len(keep as u64).map_err(io_err)?;
-        }
-        store.vectors.reserve(complete * dim);
-        for rec in body.chunks_exact(record) {
-            let (hash_bytes, floats) = rec.split_at(32);
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(hash_bytes);
-            let row: Vec<f32> = floats
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            store.insert(hash, &row);
+        let report = store.load(body);
+        store.warn(&report, body.len());
+        if report.good_end < body.len() {
+            file.set_len((HEADER_LEN + report.good_end) as u64)
+                .map_err(io_err)?;
         }
         Ok(store)
+    }
+
+    /// Warns about what loading skipped or cut.
+    fn warn(&self, report: &LoadReport, body_len: usize) {
+        let path = self.path.display();
+        if report.damaged > 0 {
+            tracing::warn!(
+                path = %path,
+                damaged = report.damaged,
+                bytes = report.damaged_bytes,
+                "embedding cache has damaged records; skipped them and read on"
+            );
+        }
+        if report.non_finite > 0 {
+            tracing::warn!(
+                path = %path,
+                records = report.non_finite,
+                "embedding cache has vectors with NaN or infinity; ignored them"
+            );
+        }
+        if report.good_end < body_len {
+            tracing::warn!(
+                path = %path,
+                dropped_bytes = body_len - report.good_end,
+                "embedding cache ends in a truncated record (interrupted run); cut it off"
+            );
+        }
     }
 
     fn len(&self) -> usize {
@@ -276,21 +405,40 @@ impl CacheFile {
         self.vectors.extend_from_slice(row);
     }
 
-    /// Appends records to the file with one write, then adds them in memory.
+    /// Appends records to the file with one write under the lock, then adds them in
+    /// memory. A vector with NaN or infinity is an error, never stored.
     fn append(&mut self, records: &[(TextHash, ArrayView1<f32>)]) -> Result<(), EmbedError> {
-        let mut buf = Vec::with_capacity(records.len() * (32 + 4 * self.dim));
+        if records
+            .iter()
+            .any(|(_, row)| row.iter().any(|x| !x.is_finite()))
+        {
+            return Err(EmbedError::Cache {
+                path: self.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "refusing to store a vector with NaN or infinity",
+                ),
+            });
+        }
+        let mut buf = Vec::with_capacity(records.len() * self.record_len());
         for (hash, row) in records {
+            let start = buf.len();
+            buf.extend_from_slice(REC_MAGIC);
             buf.extend_from_slice(hash);
             for x in row.iter() {
                 buf.extend_from_slice(&x.to_le_bytes());
             }
+            let check = record_check(&buf[start + REC_MAGIC.len()..]);
+            buf.extend_from_slice(&check);
         }
         let io_err = |source| EmbedError::Cache {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(&buf).map_err(io_err)?;
-        self.file.flush().map_err(io_err)?;
+        {
+            let _lock = FileLock::acquire(&self.file).map_err(io_err)?;
+            (&self.file).write_all(&buf).map_err(io_err)?;
+        }
         for (hash, row) in records {
             let row: Vec<f32> = row.iter().copied().collect();
             self.insert(*hash, &row);
@@ -356,7 +504,7 @@ mod tests {
         assert_eq!(first.inner.calls, vec![3], "duplicates embedded once");
         assert_eq!(a.row(0), a.row(2));
         let size = std::fs::metadata(first.path()).expect("meta").len();
-        assert_eq!(size as usize, HEADER_LEN + 3 * (32 + 4 * 5));
+        assert_eq!(size as usize, HEADER_LEN + 3 * (4 + 32 + 4 * 5 + CHECK_LEN));
 
         let mut second = CachedEmbedder::new(
             HashEmbedder {
@@ -437,5 +585,110 @@ mod tests {
             "BAAI_bge-small-en-v1.5.max256"
         );
         assert_eq!(sanitise("a b:c"), "a_b_c");
+    }
+
+    fn write_store(path: &Path, rows: &[(&str, [f32; 3])]) {
+        let mut store = CacheFile::open(path, 3).expect("open");
+        let recs: Vec<_> = rows
+            .iter()
+            .map(|(t, r)| (text_hash(t), ArrayView1::from(&r[..])))
+            .collect();
+        store.append(&recs).expect("append");
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_is_skipped_not_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.bin");
+        write_store(
+            &path,
+            &[
+                ("one", [1.0, 2.0, 3.0]),
+                ("two", [4.0, 5.0, 6.0]),
+                ("three", [7.0, 8.0, 9.0]),
+            ],
+        );
+        let mut bytes = std::fs::read(&path).expect("read");
+        let rec = 4 + 32 + 12 + CHECK_LEN;
+        // Cut 7 bytes out of the second record (a torn write), and flip a byte of the first.
+        bytes.drain(HEADER_LEN + rec + 10..HEADER_LEN + rec + 17);
+        bytes[HEADER_LEN + 40] ^= 0xff;
+        std::fs::write(&path, &bytes).expect("write");
+        let store = CacheFile::open(&path, 3).expect("tolerates damage");
+        assert_eq!(store.len(), 1, "only the intact third record survives");
+        assert_eq!(
+            store.get(&text_hash("three")),
+            Some(&[7.0f32, 8.0, 9.0][..])
+        );
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len() as usize,
+            bytes.len(),
+            "damage in the middle is skipped, not cut"
+        );
+    }
+
+    #[test]
+    fn non_finite_vectors_are_ignored_on_load_and_refused_on_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("n.bin");
+        write_store(&path, &[("ok", [1.0, 0.0, 0.0])]);
+        // Forge a record with a valid check but a NaN, as a buggy writer would.
+        let mut payload = text_hash("nan").to_vec();
+        for x in [f32::NAN, 0.0, f32::INFINITY] {
+            payload.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut rec = REC_MAGIC.to_vec();
+        rec.extend_from_slice(&payload);
+        rec.extend_from_slice(&record_check(&payload));
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open")
+            .write_all(&rec)
+            .expect("write");
+        let mut store = CacheFile::open(&path, 3).expect("open");
+        assert_eq!(store.len(), 1);
+        assert!(!store.contains(&text_hash("nan")));
+        let bad = [f32::NAN, 1.0, 1.0];
+        let err = store
+            .append(&[(text_hash("x"), ArrayView1::from(&bad[..]))])
+            .expect_err("NaN refused");
+        assert!(err.to_string().contains("NaN"), "{err}");
+    }
+
+    #[test]
+    fn two_handles_on_one_cache_keep_it_aligned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.bin");
+        let mut a = CacheFile::open(&path, 3).expect("a");
+        let mut b = CacheFile::open(&path, 3).expect("b");
+        for i in 0..20 {
+            let row = [i as f32, 1.0, 2.0];
+            let (store, text) = if i % 2 == 0 {
+                (&mut a, "a")
+            } else {
+                (&mut b, "b")
+            };
+            store
+                .append(&[(text_hash(&format!("{text}{i}")), ArrayView1::from(&row[..]))])
+                .expect("append");
+        }
+        drop((a, b));
+        let store = CacheFile::open(&path, 3).expect("reopen");
+        assert_eq!(store.len(), 20);
+        assert_eq!(store.get(&text_hash("b19")), Some(&[19.0f32, 1.0, 2.0][..]));
+    }
+
+    #[test]
+    fn an_old_format_cache_starts_afresh() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("o.bin");
+        let mut old = OLD_MAGIC.to_vec();
+        old.extend_from_slice(&3u32.to_le_bytes());
+        old.extend_from_slice(&[0u8; 44]);
+        std::fs::write(&path, &old).expect("write");
+        let store = CacheFile::open(&path, 3).expect("open");
+        assert_eq!(store.len(), 0);
+        assert!(std::fs::read(&path).expect("read").starts_with(MAGIC));
     }
 }

@@ -1,0 +1,226 @@
+//! Text hygiene for hostile data: quoting values in messages, cleaning LLM output before
+//! it is written, and neutralising spreadsheet formulas in CSV cells.
+//!
+//! - [`clip`]: how every error message quotes a value from a file (at most
+//!   [`DISPLAY_CHARS`] characters, control characters escaped).
+//! - [`sanitize`]: what a sentence written by an LLM may contain: no control characters
+//!   (C0, DEL, C1), no bidi overrides or isolates, no zero-width characters, whitespace
+//!   folded to single spaces; also how `clusters` prints a sentence on the terminal.
+//! - [`oversize`]: whether a sentence has a "word" or a total length past the limits.
+//! - [`csv_cell`]: a cell that a spreadsheet would run as a formula gets a leading `'`.
+
+use std::borrow::Cow;
+
+/// Most characters of a value quoted in a message.
+pub const DISPLAY_CHARS: usize = 200;
+
+/// Default longest word of a written sentence, in characters.
+pub const MAX_WORD_CHARS: usize = 64;
+
+/// Default longest written sentence, in characters.
+pub const MAX_SENTENCE_CHARS: usize = 1000;
+
+/// A value quoted for a message: Rust string escaping (control characters, ESC, bidi
+/// overrides become `\u{..}`), cut after [`DISPLAY_CHARS`] characters with the length
+/// of the rest noted.
+pub fn clip(value: &str) -> String {
+    let (head, rest) = cut(value);
+    with_rest(format!("{:?}", escape_invisible(head)), rest)
+}
+
+/// A JSON value for a message, as JSON text, cut like [`clip`] (JSON already escapes
+/// C0 controls; C1, bidi and zero-width characters are spelled out).
+pub fn clip_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let (head, rest) = cut(&text);
+    with_rest(escape_invisible(head).into_owned(), rest)
+}
+
+/// The first [`DISPLAY_CHARS`] characters and how many characters follow.
+fn cut(value: &str) -> (&str, usize) {
+    match value.char_indices().nth(DISPLAY_CHARS) {
+        None => (value, 0),
+        Some((at, _)) => (&value[..at], value[at..].chars().count()),
+    }
+}
+
+fn with_rest(shown: String, rest: usize) -> String {
+    if rest == 0 {
+        shown
+    } else {
+        format!("{shown}… ({rest} more characters)")
+    }
+}
+
+/// `{:?}` escapes control characters but prints bidi and zero-width characters as they
+/// are; this spells those (and C1 controls) out as `<U+XXXX>`.
+fn escape_invisible(value: &str) -> Cow<'_, str> {
+    let hidden = |c: char| is_invisible_format(c) || ('\u{80}'..='\u{9f}').contains(&c);
+    if !value.chars().any(hidden) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if hidden(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Bidi embeddings, overrides, isolates and marks; zero-width spaces and joiners; the
+/// byte-order mark / word joiner family; the soft hyphen and other invisible formatters.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+/// A sentence as it may be written: control characters, bidi controls and zero-width
+/// characters removed (tabs and line breaks become spaces), whitespace folded to single
+/// spaces, ends trimmed. Idempotent.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if c.is_control() || is_invisible_format(c) {
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+    }
+    out
+}
+
+/// What the writers apply to every added row: [`sanitize`], then cut to
+/// [`MAX_SENTENCE_CHARS`] (a last guard; the filters reject longer sentences first).
+pub fn clean(text: &str) -> String {
+    let clean = sanitize(text);
+    match clean.char_indices().nth(MAX_SENTENCE_CHARS) {
+        Some((cut, _)) => clean[..cut].trim_end().to_string(),
+        None => clean,
+    }
+}
+
+/// Length limits of a written sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLimits {
+    /// Longest word (run of non-whitespace), in characters.
+    pub max_word_chars: usize,
+    /// Longest sentence, in characters.
+    pub max_chars: usize,
+}
+
+impl Default for TextLimits {
+    fn default() -> Self {
+        Self {
+            max_word_chars: MAX_WORD_CHARS,
+            max_chars: MAX_SENTENCE_CHARS,
+        }
+    }
+}
+
+/// Which length limit a sentence breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// A word longer than [`TextLimits::max_word_chars`]; its length in characters.
+    Word(usize),
+    /// More characters than [`TextLimits::max_chars`]; the sentence's length.
+    Text(usize),
+}
+
+impl std::fmt::Display for Oversize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Oversize::Word(n) => write!(f, "a word of {n} characters"),
+            Oversize::Text(n) => write!(f, "{n} characters"),
+        }
+    }
+}
+
+/// The first limit `text` breaks, if any (total length first).
+pub fn oversize(text: &str, limits: TextLimits) -> Option<Oversize> {
+    if text.chars().nth(limits.max_chars).is_some() {
+        return Some(Oversize::Text(text.chars().count()));
+    }
+    text.split_whitespace()
+        .map(|w| w.chars().count())
+        .find(|&n| n > limits.max_word_chars)
+        .map(Oversize::Word)
+}
+
+/// A CSV cell that spreadsheets would not run as a formula: a cell starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's advice).
+pub fn csv_cell<'a>(cell: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
+    let cell = cell.into();
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_quotes_escapes_and_cuts() {
+        assert_eq!(clip("a\u{1b}[31mb"), "\"a\\u{1b}[31mb\"");
+        assert_eq!(clip("x\u{202E}y"), "\"x<U+202E>y\"");
+        let long = "é".repeat(1000);
+        let c = clip(&long);
+        assert!(c.ends_with("… (800 more characters)"), "{c}");
+        assert_eq!(c.chars().filter(|&ch| ch == 'é').count(), DISPLAY_CHARS);
+        let v = serde_json::json!({"a": "\u{1b}\u{9b}\u{2066}"});
+        assert_eq!(clip_json(&v), "{\"a\":\"\\u001b<U+009B><U+2066>\"}");
+    }
+
+    #[test]
+    fn sanitize_strips_controls_bidi_and_zero_width() {
+        let dirty = " A\u{0}B\u{1b}[2J c\u{85}d\u{202E}e\u{200B}f\u{FEFF}\tg\r\nh\u{7f} ";
+        assert_eq!(sanitize(dirty), "AB[2J c def g h");
+        assert_eq!(sanitize(&sanitize(dirty)), sanitize(dirty));
+        assert_eq!(sanitize("plain text."), "plain text.");
+    }
+
+    #[test]
+    fn oversize_finds_long_words_and_texts() {
+        let l = TextLimits {
+            max_word_chars: 5,
+            max_chars: 20,
+        };
+        assert_eq!(oversize("short words only", l), None);
+        assert_eq!(oversize("a toolongword", l), Some(Oversize::Word(11)));
+        assert_eq!(oversize(&"ab ".repeat(10), l), Some(Oversize::Text(30)));
+        let long = format!("=cmd {}", "é".repeat(2 * MAX_SENTENCE_CHARS));
+        assert_eq!(clean(&long).chars().count(), MAX_SENTENCE_CHARS);
+    }
+
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_neutralised() {
+        for bad in ["=1+1", "+cmd", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"));
+        }
+        assert_eq!(csv_cell("T1003 dumps"), "T1003 dumps");
+        assert_eq!(csv_cell(""), "");
+    }
+}
