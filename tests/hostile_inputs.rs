@@ -497,22 +497,7 @@ fn bom_everywhere_and_late_group_columns_are_read() {
     }
     std::fs::write(&path, text).expect("write");
     let out_dir = dir.path().join("export");
-    let out = synthcti()
-        .args([
-            "export",
-            "--to",
-            "jsonl",
-            "--input",
-            path.to_str().expect("utf-8"),
-        ])
-        .args(["--output", out_dir.to_str().expect("utf-8")])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(&path, "jsonl", &out_dir);
     let rows = std::fs::read_to_string(out_dir.join("dataset.jsonl")).expect("export");
     let mut split_of = std::collections::HashMap::<String, String>::new();
     for line in rows.lines() {
@@ -545,22 +530,7 @@ fn export_csv_is_formula_safe() {
     }
     std::fs::write(&path, text).expect("write");
     let out_dir = dir.path().join("export");
-    let out = synthcti()
-        .args([
-            "export",
-            "--to",
-            "csv",
-            "--input",
-            path.to_str().expect("utf-8"),
-        ])
-        .args(["--output", out_dir.to_str().expect("utf-8")])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(&path, "csv", &out_dir);
     let csv = std::fs::read_to_string(out_dir.join("dataset.csv")).expect("csv");
     for line in csv.lines().skip(1) {
         assert!(
@@ -659,4 +629,20 @@ fn at_least_forty_bad_input_files() {
     let n = std::fs::read_dir(BAD).expect("fixtures").count();
     assert!(n >= 40, "{n} files");
     assert!(READER_CASES.len() + CONFIG_CASES.len() + 5 >= 60);
+}
+
+/// `synthcti export --to TO` of `path` into `out_dir`, which must succeed.
+fn export_ok(path: &std::path::Path, to: &str, out_dir: &std::path::Path) {
+    let out = synthcti()
+        .args(["export", "--to", to, "--input"])
+        .arg(path)
+        .arg("--output")
+        .arg(out_dir)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
