@@ -515,6 +515,139 @@ pub async fn augment_dataset(
     augment_unlocked(dataset, stats, cfg, opts, embedder).await
 }
 
+/// One job per cluster, with its share of the technique's target, and one report per
+/// technique.
+fn plan_jobs<'a>(
+    prep: &'a Prepared,
+    to_add: &BTreeMap<String, usize>,
+    counts: &BTreeMap<String, usize>,
+    catalog: &Catalog,
+) -> (Vec<ClusterJob<'a>>, Vec<TechniqueReport>) {
+    let ds = &prep.dataset;
+    let mut reports: Vec<TechniqueReport> = Vec::new();
+    let mut jobs: Vec<ClusterJob> = Vec::new();
+    for (ti, tc) in prep.clusters.iter().enumerate() {
+        let sizes: Vec<usize> = tc.clusters.iter().map(|c| c.members.len()).collect();
+        let add = to_add[&tc.technique];
+        for (c, target) in tc.clusters.iter().zip(split_by_size(add, &sizes)) {
+            jobs.push(ClusterJob {
+                tech: ti,
+                cluster: c,
+                target,
+                rows: Vec::new(),
+                sent: 0,
+                budget: 0,
+                procedures: Vec::new(),
+            });
+        }
+        reports.push(TechniqueReport {
+            id: tc.technique.clone(),
+            name: catalog.name_of(&tc.technique).to_string(),
+            before: counts[&tc.technique],
+            target_added: add,
+            clusters: tc.clusters.len(),
+            cluster_summaries: tc
+                .clusters
+                .iter()
+                .map(|c| ClusterSummary {
+                    size: c.members.len(),
+                    central: c
+                        .central
+                        .iter()
+                        .map(|&i| ds.samples[i].text.clone())
+                        .collect(),
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    (jobs, reports)
+}
+
+/// ATT&CK procedure examples, ranked per cluster by cosine to its centroid: the prompt
+/// grounding of every job and, with `source = procedures|both`, rows through the filters.
+fn add_procedures(
+    prep: &Prepared,
+    gen_cfg: &GenerateConfig,
+    jobs: &mut [ClusterJob<'_>],
+    reports: &mut [TechniqueReport],
+    filter: &mut FilterIndex,
+    rejected: &mut Vec<RejectedRow>,
+    embedder: &mut dyn Embedder,
+) -> Result<(), PipelineError> {
+    let procedures = Procedures::bundled();
+    for (ti, tc) in prep.clusters.iter().enumerate() {
+        let texts: Vec<&str> = procedures
+            .of(&tc.technique)
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if texts.is_empty() {
+            continue;
+        }
+        let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
+        let mut used = vec![false; texts.len()];
+        for job in jobs.iter_mut().filter(|j| j.tech == ti) {
+            let cos = emb.dot(&job.cluster.centroid);
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
+            // Prompts never show the LLM an avoided sentence (e.g. a test row inside a
+            // longer procedure example).
+            job.procedures = order
+                .iter()
+                .filter(|&&i| filter.check_avoid(texts[i]).is_ok())
+                .take(gen_cfg.procedures_per_prompt)
+                .map(|&i| texts[i].to_string())
+                .collect();
+            if !gen_cfg.source.uses_procedures() {
+                continue;
+            }
+            for &i in &order {
+                if job.need() == 0 {
+                    break;
+                }
+                if used[i] {
+                    continue;
+                }
+                used[i] = true;
+                let r = &mut reports[ti];
+                r.candidates += 1;
+                let origin = Origin::AttackProcedure;
+                let text = match filter.pre_check(texts[i], &tc.technique) {
+                    Ok(t) => t,
+                    Err(reason) => {
+                        reject(r, rejected, origin, texts[i], reason.as_str(), None);
+                        continue;
+                    }
+                };
+                let (verdict, scores) = filter.check_embedded(emb.row(i), &tc.technique);
+                if let Err(reason) = verdict {
+                    reject(r, rejected, origin, &text, reason.as_str(), Some(scores));
+                    continue;
+                }
+                filter.accept(&text, emb.row(i).to_owned());
+                r.added_procedures += 1;
+                job.rows.push(NewRow {
+                    sample: Sample {
+                        id: 0,
+                        text,
+                        label: tc.technique.clone(),
+                        group: None,
+                        origin: Origin::AttackProcedure,
+                    },
+                    provenance: Provenance {
+                        cluster: job.cluster.index,
+                        seed_ids: job.cluster.central.clone(),
+                        scores,
+                        llm: None,
+                    },
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`augment_dataset`] for a caller that holds the lock.
 async fn augment_unlocked(
     dataset: Dataset,
@@ -561,126 +694,18 @@ async fn augment_unlocked(
     );
     stage_seconds.insert("avoid".into(), t.elapsed().as_secs_f64());
 
-    // Jobs, one per cluster, with their share of the technique's target.
-    let mut reports: Vec<TechniqueReport> = Vec::new();
+    let (mut jobs, mut reports) = plan_jobs(&prep, &to_add, &counts, &catalog);
     let mut rejected: Vec<RejectedRow> = Vec::new();
-    let mut jobs: Vec<ClusterJob> = Vec::new();
-    for (ti, tc) in prep.clusters.iter().enumerate() {
-        let sizes: Vec<usize> = tc.clusters.iter().map(|c| c.members.len()).collect();
-        let add = to_add[&tc.technique];
-        for (c, target) in tc.clusters.iter().zip(split_by_size(add, &sizes)) {
-            jobs.push(ClusterJob {
-                tech: ti,
-                cluster: c,
-                target,
-                rows: Vec::new(),
-                sent: 0,
-                budget: 0,
-                procedures: Vec::new(),
-            });
-        }
-        reports.push(TechniqueReport {
-            id: tc.technique.clone(),
-            name: catalog.name_of(&tc.technique).to_string(),
-            before: counts[&tc.technique],
-            target_added: add,
-            clusters: tc.clusters.len(),
-            cluster_summaries: tc
-                .clusters
-                .iter()
-                .map(|c| ClusterSummary {
-                    size: c.members.len(),
-                    central: c
-                        .central
-                        .iter()
-                        .map(|&i| ds.samples[i].text.clone())
-                        .collect(),
-                })
-                .collect(),
-            ..Default::default()
-        });
-    }
-
-    // Procedure examples: ranked per cluster by cosine to its centroid; used as prompt
-    // grounding, and (source procedures|both) as rows through the same filters.
     let t = Instant::now();
-    let procedures = Procedures::bundled();
-    for (ti, tc) in prep.clusters.iter().enumerate() {
-        let texts: Vec<&str> = procedures
-            .of(&tc.technique)
-            .iter()
-            .map(String::as_str)
-            .collect();
-        if texts.is_empty() {
-            continue;
-        }
-        let emb = tokio::task::block_in_place(|| embed_texts(embedder, &texts))?;
-        let mut used = vec![false; texts.len()];
-        for job in jobs.iter_mut().filter(|j| j.tech == ti) {
-            let cos = emb.dot(&job.cluster.centroid);
-            let mut order: Vec<usize> = (0..texts.len()).collect();
-            order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
-            // Prompts never show the LLM an avoided sentence (e.g. a test row inside a
-            // longer procedure example).
-            job.procedures = order
-                .iter()
-                .filter(|&&i| filter.check_avoid(texts[i]).is_ok())
-                .take(gen_cfg.procedures_per_prompt)
-                .map(|&i| texts[i].to_string())
-                .collect();
-            if !gen_cfg.source.uses_procedures() {
-                continue;
-            }
-            for &i in &order {
-                if job.need() == 0 {
-                    break;
-                }
-                if used[i] {
-                    continue;
-                }
-                used[i] = true;
-                let r = &mut reports[ti];
-                r.candidates += 1;
-                let origin = Origin::AttackProcedure;
-                let text = match filter.pre_check(texts[i], &tc.technique) {
-                    Ok(t) => t,
-                    Err(reason) => {
-                        reject(r, &mut rejected, origin, texts[i], reason.as_str(), None);
-                        continue;
-                    }
-                };
-                let (verdict, scores) = filter.check_embedded(emb.row(i), &tc.technique);
-                if let Err(reason) = verdict {
-                    reject(
-                        r,
-                        &mut rejected,
-                        origin,
-                        &text,
-                        reason.as_str(),
-                        Some(scores),
-                    );
-                    continue;
-                }
-                filter.accept(&text, emb.row(i).to_owned());
-                r.added_procedures += 1;
-                job.rows.push(NewRow {
-                    sample: Sample {
-                        id: 0,
-                        text,
-                        label: tc.technique.clone(),
-                        group: None,
-                        origin: Origin::AttackProcedure,
-                    },
-                    provenance: Provenance {
-                        cluster: job.cluster.index,
-                        seed_ids: job.cluster.central.clone(),
-                        scores,
-                        llm: None,
-                    },
-                });
-            }
-        }
-    }
+    add_procedures(
+        &prep,
+        gen_cfg,
+        &mut jobs,
+        &mut reports,
+        &mut filter,
+        &mut rejected,
+        embedder,
+    )?;
     stage_seconds.insert("procedures".into(), t.elapsed().as_secs_f64());
 
     let mut report = RunReport {

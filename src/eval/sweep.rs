@@ -27,6 +27,7 @@ use super::probe::ProbeConfig;
 use super::split::{SplitConfig, kfold};
 use crate::data::Sample;
 use crate::embed::Embedder;
+use crate::stats::label_counts;
 
 /// The per-label row count augmentation aims at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -231,6 +232,39 @@ pub struct FoldInfo {
     pub test_labels: usize,
 }
 
+impl FoldInfo {
+    /// The facts of one split (logged as it starts).
+    fn new(
+        (seed, fold): (u64, &super::split::Fold),
+        train: &[Sample],
+        test: &[Sample],
+        train_counts: &BTreeMap<String, usize>,
+        rare_threshold: usize,
+    ) -> Self {
+        tracing::info!(
+            seed,
+            fold = fold.index,
+            train = train.len(),
+            test = test.len(),
+            dropped = fold.dropped_test_duplicates,
+            "sweep fold"
+        );
+        let test_labels: HashSet<&str> = test.iter().map(|s| s.label.as_str()).collect();
+        Self {
+            seed,
+            fold: fold.index,
+            train_rows: train.len(),
+            test_rows: test.len(),
+            dropped_test_duplicates: fold.dropped_test_duplicates,
+            rare_labels: train_counts
+                .values()
+                .filter(|&&n| n <= rare_threshold)
+                .count(),
+            test_labels: test_labels.len(),
+        }
+    }
+}
+
 /// Everything a sweep measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepResults {
@@ -331,6 +365,34 @@ fn takes(
         .collect()
 }
 
+/// Every arm's rows for one fold (asked once, at the largest ratio), screened by the one
+/// leak policy against the fold's test part; adds each arm's generation time.
+fn screened_rows(
+    arms: &mut [&mut dyn Augmenter],
+    (train, test): (&[Sample], &[Sample]),
+    requested_max: &BTreeMap<String, usize>,
+    fold_seed: u64,
+    config: &SweepConfig,
+    augment_seconds: &mut BTreeMap<String, f64>,
+    mut embedder: Option<&mut (dyn Embedder + '_)>,
+) -> Result<Vec<CleanRows>, EvalError> {
+    let texts: Vec<&str> = test.iter().map(|s| s.text.as_str()).collect();
+    let check = LeakCheck::new(&texts, &config.leak, embedder.as_deref_mut())?;
+    let mut clean: Vec<CleanRows> = Vec::with_capacity(arms.len());
+    for arm in arms.iter_mut() {
+        let t = Instant::now();
+        let produced = arm.augment(train, test, requested_max, fold_seed)?;
+        *augment_seconds.entry(arm.name().to_owned()).or_insert(0.0) += t.elapsed().as_secs_f64();
+        clean.push(CleanRows::screen(
+            produced,
+            requested_max,
+            &check,
+            embedder.as_deref_mut(),
+        )?);
+    }
+    Ok(clean)
+}
+
 /// Runs the sweep over `samples` (the original dataset; each row's `group` keeps its
 /// report together) with the given arms. `embedder` is needed by the embedding probe and
 /// by a cosine leak policy.
@@ -381,32 +443,15 @@ pub fn run_sweep(
                     fold.index
                 )));
             }
-            let mut train_counts: BTreeMap<String, usize> = BTreeMap::new();
-            for s in &train {
-                *train_counts.entry(s.label.clone()).or_insert(0) += 1;
-            }
+            let train_counts = label_counts(&train);
             let deficits = config.target.deficits(&train_counts);
-            let test_labels: HashSet<&str> = test.iter().map(|s| s.label.as_str()).collect();
-            folds_info.push(FoldInfo {
-                seed,
-                fold: fold.index,
-                train_rows: train.len(),
-                test_rows: test.len(),
-                dropped_test_duplicates: fold.dropped_test_duplicates,
-                rare_labels: train_counts
-                    .values()
-                    .filter(|&&n| n <= config.rare_threshold)
-                    .count(),
-                test_labels: test_labels.len(),
-            });
-            tracing::info!(
-                seed,
-                fold = fold.index,
-                train = train.len(),
-                test = test.len(),
-                dropped = fold.dropped_test_duplicates,
-                "sweep fold"
-            );
+            folds_info.push(FoldInfo::new(
+                (seed, &fold),
+                &train,
+                &test,
+                &train_counts,
+                config.rare_threshold,
+            ));
             let test_refs: Vec<&Sample> = test.iter().collect();
             let y_true: Vec<&str> = test.iter().map(|s| s.label.as_str()).collect();
             let ctx = FoldContext {
@@ -429,24 +474,17 @@ pub fn run_sweep(
                 continue;
             }
 
-            // Every arm's rows, screened by the one leak policy.
-            let texts: Vec<&str> = test.iter().map(|s| s.text.as_str()).collect();
-            let check = LeakCheck::new(&texts, &config.leak, embedder.as_deref_mut())?;
             let requested_max = wanted(&deficits, max_ratio);
             let fold_seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fold.index as u64;
-            let mut clean: Vec<CleanRows> = Vec::with_capacity(arms.len());
-            for (a, arm) in arms.iter_mut().enumerate() {
-                let t = Instant::now();
-                let produced = arm.augment(&train, &test, &requested_max, fold_seed)?;
-                *augment_seconds.entry(names[a].clone()).or_insert(0.0) +=
-                    t.elapsed().as_secs_f64();
-                clean.push(CleanRows::screen(
-                    produced,
-                    &requested_max,
-                    &check,
-                    embedder.as_deref_mut(),
-                )?);
-            }
+            let clean = screened_rows(
+                arms,
+                (&train, &test),
+                &requested_max,
+                fold_seed,
+                config,
+                &mut augment_seconds,
+                embedder.as_deref_mut(),
+            )?;
             for (r, &ratio) in ratios.iter().enumerate() {
                 let want = wanted(&deficits, ratio);
                 let requested: usize = want.values().sum();
