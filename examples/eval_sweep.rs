@@ -14,7 +14,7 @@ use synthcti::pipeline::load;
 fn main() -> anyhow::Result<()> {
     let (ds, _) = load(
         Path::new("data/tram2_single_label.json"),
-        &Config::default(),
+        &Config::default().validate()?,
         &Catalog::bundled(),
     )?;
     let config = SweepConfig {

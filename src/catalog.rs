@@ -124,15 +124,18 @@ fn open(path: &Path) -> Result<std::fs::File, CatalogError> {
 }
 
 impl Catalog {
-    /// The bundled ATT&CK Enterprise v18.1 catalog.
-    pub fn bundled() -> Self {
-        Self::parse(
-            BUNDLED_TECHNIQUES.as_bytes(),
-            BUNDLED_REVOKED.as_bytes(),
-            Path::new("<bundled attack_techniques.csv>"),
-            Path::new("<bundled attack_revoked.csv>"),
-        )
-        .expect("the bundled catalog is valid (checked by tests)")
+    /// The bundled ATT&CK Enterprise v18.1 catalog, parsed once per process.
+    pub fn bundled() -> &'static Self {
+        static CATALOG: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(|| {
+            Catalog::parse(
+                BUNDLED_TECHNIQUES.as_bytes(),
+                BUNDLED_REVOKED.as_bytes(),
+                Path::new("<bundled attack_techniques.csv>"),
+                Path::new("<bundled attack_revoked.csv>"),
+            )
+            .expect("the bundled catalog is valid (checked by tests)")
+        });
+        &CATALOG
     }
 
     /// Reads a catalog from `attack_techniques.csv` (`id,name,tactics,description,is_subtechnique`)
@@ -272,13 +275,17 @@ pub struct Procedures {
 }
 
 impl Procedures {
-    /// The bundled ATT&CK v18.1 procedure examples (16,017 sentences for 599 techniques).
-    pub fn bundled() -> Self {
-        Self::parse(
-            BUNDLED_PROCEDURES.as_bytes(),
-            Path::new("<bundled attack_procedures.csv>"),
-        )
-        .expect("the bundled procedures are valid (checked by tests)")
+    /// The bundled ATT&CK v18.1 procedure examples (16,017 sentences for 599 techniques),
+    /// parsed once per process.
+    pub fn bundled() -> &'static Self {
+        static PROCEDURES: std::sync::LazyLock<Procedures> = std::sync::LazyLock::new(|| {
+            Procedures::parse(
+                BUNDLED_PROCEDURES.as_bytes(),
+                Path::new("<bundled attack_procedures.csv>"),
+            )
+            .expect("the bundled procedures are valid (checked by tests)")
+        });
+        &PROCEDURES
     }
 
     /// Reads `technique_id,source_type,text` records from a file.

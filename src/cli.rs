@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, Source, Target};
+use crate::config::{Config, Source, Target, ValidConfig};
 use crate::data::{CtiLevel, Format, UnknownLabels};
-use crate::embed::{ModelSource, open_embedder};
+use crate::embed::{EmbedService, Embedder, ModelSource, open_embedder};
 use crate::eval::arms::PipelineArm;
 use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
 use crate::eval::leak::LeakPolicy;
@@ -134,6 +134,9 @@ pub struct EvalArgs {
     /// Smoke run: 3 folds × seed 0 (overrides --folds and --seeds).
     #[arg(long)]
     pub quick: bool,
+    /// Hide the progress bar over folds (a log line per fold instead).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The arm every other arm is also compared with, paired per fold × seed
     /// (default: oversample, when it runs).
     #[arg(long, value_enum)]
@@ -388,8 +391,8 @@ impl InputArgs {
     }
 
     /// Validates the configuration every command runs with; the error names the file.
-    fn check(&self, cfg: &Config) -> Result<()> {
-        cfg.check().map(drop).with_context(|| match &self.config {
+    fn validate(&self, cfg: Config) -> Result<ValidConfig> {
+        cfg.validate().with_context(|| match &self.config {
             Some(p) => p.display().to_string(),
             None => "command-line flags".into(),
         })
@@ -435,7 +438,7 @@ impl LlmArgs {
 }
 
 impl AugmentArgs {
-    fn config(&self) -> Result<Config> {
+    fn config(&self) -> Result<ValidConfig> {
         let mut cfg = self.input.config()?;
         self.embed.apply(&mut cfg);
         if self.no_progress {
@@ -455,8 +458,7 @@ impl AugmentArgs {
         set(&mut g.max_tokens_total, self.max_tokens_total.map(Some));
         set(&mut g.max_cost, self.max_cost.map(Some));
         self.llm.apply(&mut cfg);
-        self.input.check(&cfg)?;
-        Ok(cfg)
+        self.input.validate(cfg)
     }
 }
 
@@ -517,16 +519,17 @@ fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
         },
         match_counts: a.match_counts,
         reference_arm,
+        progress: !a.no_progress,
     })
 }
 
 /// `synthcti eval`: the sweep, its files, and the avoid-filter counts of the synthcti arms.
-fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
+async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
     let mut cfg = a.input.config()?;
     a.embed.apply(&mut cfg);
     a.llm.apply(&mut cfg);
     cfg.embed.progress = false;
-    a.input.check(&cfg)?;
+    let cfg = a.input.validate(cfg)?;
     let (ds, _) = load(&a.input.input, &cfg, catalog)?;
     let sweep = sweep_config(a, &cfg)?;
     if let Some(path) = &a.save_folds {
@@ -534,6 +537,10 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
         crate::output::write_file(path, &csv)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // One embedding model for the whole process: the arms' filters, the leak screen and the
+    // embedding probe share it.
+    let embed =
+        EmbedService::spawn(open_embedder(&cfg.embed).context("opening the embedding model")?)?;
     let mut baselines: Vec<Box<dyn Augmenter>> = Vec::new();
     let mut pipeline_arms: Vec<PipelineArm> = Vec::new();
     let journals = a.output.join("journals");
@@ -551,30 +558,26 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
             ArmKind::Llm => Source::Llm,
             ArmKind::Both => Source::Both,
         };
-        let embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
-        pipeline_arms.push(PipelineArm::new(
-            arm.name(),
-            source,
-            &cfg,
-            journals.clone(),
-            embedder,
-        )?);
+        let arm = PipelineArm::new(arm.name(), source, &cfg, journals.clone(), embed.clone())?;
+        pipeline_arms.push(arm);
     }
-    // Embeds for the leak screen (every arm) and the embedding probe.
-    let mut sweep_embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
-    let results = tokio::task::block_in_place(|| {
+    // The sweep is sync code (the pipeline arms block on the runtime): a blocking thread.
+    let samples = ds.samples;
+    let mut sweep_embedder = embed;
+    let (results, pipeline_arms) = tokio::task::spawn_blocking(move || {
         let mut arms: Vec<&mut dyn Augmenter> = baselines
             .iter_mut()
             .map(|b| b.as_mut() as &mut dyn Augmenter)
             .collect();
         arms.extend(pipeline_arms.iter_mut().map(|p| p as &mut dyn Augmenter));
-        run_sweep(
-            &ds.samples,
-            &mut arms,
-            &sweep,
-            Some(sweep_embedder.as_mut()),
-        )
-    })?;
+        let embedder: &mut dyn Embedder = &mut sweep_embedder;
+        let results = run_sweep(&samples, &mut arms, &sweep, Some(embedder));
+        drop(arms);
+        (results, pipeline_arms)
+    })
+    .await
+    .context("the evaluation sweep panicked")?;
+    let results = results?;
     write_results(&a.output, &results)?;
     let mut md = markdown(&results);
     if !pipeline_arms.is_empty() {
@@ -598,8 +601,7 @@ fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<
 
 /// `synthcti export`.
 fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
-    let cfg = a.input.config()?;
-    a.input.check(&cfg)?;
+    let cfg = a.input.validate(a.input.config()?)?;
     let (ds, _) = load(&a.input.input, &cfg, catalog)?;
     let fractions: [f64; 3] =
         a.fractions.clone().try_into().map_err(|_| {
@@ -630,8 +632,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Stats(a) => {
-            let cfg = a.input.config()?;
-            a.input.check(&cfg)?;
+            let cfg = a.input.validate(a.input.config()?)?;
             let (_, st) = load(&a.input.input, &cfg, &catalog)?;
             if a.json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&st)?)?;
@@ -642,15 +643,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Clusters(a) => {
             let mut cfg = a.input.config()?;
             a.embed.apply(&mut cfg);
-            a.input.check(&cfg)?;
-            let mut embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
-            let prep = prepare(
-                &a.input.input,
-                &cfg,
-                &a.techniques,
-                &catalog,
-                embedder.as_mut(),
+            let cfg = a.input.validate(cfg)?;
+            let (ds, _) = load(&a.input.input, &cfg, &catalog)?;
+            let embed = EmbedService::spawn(
+                open_embedder(&cfg.embed).context("opening the embedding model")?,
             )?;
+            let prep = prepare(&ds.samples, &ds.path, &cfg, &a.techniques, &embed).await?;
             if a.json {
                 let out: Vec<_> = prep
                     .clusters
@@ -665,9 +663,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                                 "index": c.index,
                                 "size": c.members.len(),
                                 "members": c.members,
-                                "central": c.central.iter().map(|&i| &prep.dataset.samples[i].text).collect::<Vec<_>>(),
+                                "central": c.central.iter().map(|&i| &ds.samples[i].text).collect::<Vec<_>>(),
                                 "central_ids": c.central,
-                                "diverse": c.diverse.iter().map(|&i| &prep.dataset.samples[i].text).collect::<Vec<_>>(),
+                                "diverse": c.diverse.iter().map(|&i| &ds.samples[i].text).collect::<Vec<_>>(),
                                 "diverse_ids": c.diverse,
                             })).collect::<Vec<_>>(),
                         })
@@ -698,25 +696,27 @@ pub async fn run(cli: Cli) -> Result<()> {
                             writeln!(
                                 stdout,
                                 "    central {cos:.2}  {}",
-                                one_line(&prep.dataset.samples[id].text)
+                                one_line(&ds.samples[id].text)
                             )?;
                         }
                         for &id in &c.diverse {
                             writeln!(
                                 stdout,
                                 "    diverse       {}",
-                                one_line(&prep.dataset.samples[id].text)
+                                one_line(&ds.samples[id].text)
                             )?;
                         }
                     }
                 }
             }
         }
-        Command::Eval(a) => run_eval(&a, &catalog, &mut stdout)?,
+        Command::Eval(a) => run_eval(&a, &catalog, &mut stdout).await?,
         Command::Export(a) => run_export(&a, &catalog, &mut stdout)?,
         Command::Augment(a) => {
             let cfg = a.config()?;
-            let mut embedder = open_embedder(&cfg.embed).context("opening the embedding model")?;
+            let embed = EmbedService::spawn(
+                open_embedder(&cfg.embed).context("opening the embedding model")?,
+            )?;
             let opts = AugmentOptions {
                 output_dir: a.output.clone(),
                 resume: a.resume,
@@ -735,7 +735,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("creating {}", a.output.display()))?;
             }
             let report = tokio::select! {
-                r = augment(&a.input.input, &cfg, &opts, embedder.as_mut()) => r?,
+                r = augment(&a.input.input, &cfg, &opts, &embed) => r?,
                 _ = tokio::signal::ctrl_c() => anyhow::bail!(
                     "interrupted: finished requests are in {}; rerun with --resume to continue",
                     a.output.join("journal.jsonl").display()

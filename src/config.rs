@@ -434,6 +434,13 @@ impl Config {
         self
     }
 
+    /// Checks every setting once and fills in the endpoint defaults ([`Self::resolved`]):
+    /// the only way to the [`ValidConfig`] that the pipeline stages accept.
+    pub fn validate(self) -> Result<ValidConfig, ConfigError> {
+        self.check()?;
+        Ok(ValidConfig(self.resolved()))
+    }
+
     /// The configuration as TOML (recorded in reports).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# not serialisable: {e}"))
@@ -553,5 +560,32 @@ mod tests {
             assert!(e.contains(name), "{text}: {e}");
         }
         assert!(bad("[generate]\ntarget = \"absolute:10000\"\n").is_none());
+    }
+}
+
+/// A [`Config`] that passed [`Config::check`], with the endpoint defaults filled in
+/// (linfa's `Params → check() → ValidParams`): the type every stage accepts, so none checks
+/// again. Read it through `Deref`; change it only through the methods below, which cannot
+/// make it invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidConfig(Config);
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl ValidConfig {
+    /// The same configuration with another run seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+
+    /// The plain configuration, e.g. to change it and validate again.
+    pub fn into_inner(self) -> Config {
+        self.0
     }
 }

@@ -82,8 +82,6 @@ impl FilterParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RejectReason {
-    /// The answer could not be parsed into sentences.
-    Unparseable,
     /// A word or the whole sentence is longer than [`crate::text::TextLimits`] allows
     /// (e.g. a megabyte "word" from a broken answer).
     Oversize,
@@ -118,7 +116,6 @@ impl RejectReason {
     /// The kebab-case name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Unparseable => "unparseable",
             Self::Oversize => "oversize",
             Self::TooShort => "too-short",
             Self::TooLong => "too-long",
@@ -263,6 +260,15 @@ impl FilterIndex {
             return Err(RejectReason::ContainmentAvoid);
         }
         Ok(())
+    }
+
+    /// Whether `text` repeats an accepted row exactly (normalised); [`Self::pre_check`] also
+    /// checks it, this is for rows accepted after that.
+    pub fn check_accepted(&self, text: &str) -> Result<(), RejectReason> {
+        match self.accepted_texts.contains(&normalize_text(text)) {
+            true => Err(RejectReason::ExactDuplicateAccepted),
+            false => Ok(()),
+        }
     }
 
     /// The checks on the embedding (`emb` L2-normalised). Returns the scores either way.

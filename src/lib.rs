@@ -15,6 +15,7 @@ pub mod embed;
 pub mod eval;
 pub mod export;
 pub mod filter;
+pub mod generate;
 pub mod home;
 pub mod journal;
 pub mod llm;

@@ -43,7 +43,7 @@ pub struct Provenance {
 }
 
 /// The LLM call that wrote a synthetic row. Never holds the API key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmProvenance {
     /// Template name.
     pub template: String,

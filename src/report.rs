@@ -7,6 +7,46 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::generate::Rejection;
+
+/// A stage of `augment`, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Reading and validating the input.
+    Read,
+    /// Embedding the input.
+    Embed,
+    /// Clustering the selected techniques.
+    Cluster,
+    /// Embedding the `--avoid` rows and building the filter index.
+    Avoid,
+    /// Ranking and filtering ATT&CK procedure examples.
+    Procedures,
+    /// The LLM stage (plan, fetch, accept).
+    Generate,
+    /// Writing the outputs.
+    Write,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::Read => "read",
+            Self::Embed => "embed",
+            Self::Cluster => "cluster",
+            Self::Avoid => "avoid",
+            Self::Procedures => "procedures",
+            Self::Generate => "generate",
+            Self::Write => "write",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Wall seconds per stage.
+pub type StageTimings = BTreeMap<Stage, f64>;
+
 /// One technique's numbers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TechniqueReport {
@@ -33,7 +73,7 @@ pub struct TechniqueReport {
     /// Candidate sentences (LLM sentences and procedure examples) that went through the filters.
     pub candidates: usize,
     /// Rejected candidates by reason.
-    pub rejected: BTreeMap<String, usize>,
+    pub rejected: BTreeMap<Rejection, usize>,
 }
 
 /// A cluster as shown in the report.
@@ -343,11 +383,11 @@ pub struct RunReport {
     /// Accepted rows.
     pub accepted: usize,
     /// Rejected by reason, all techniques.
-    pub rejected: BTreeMap<String, usize>,
+    pub rejected: BTreeMap<Rejection, usize>,
     /// LLM usage.
     pub llm: Option<LlmUsage>,
     /// Wall seconds per stage.
-    pub stage_seconds: BTreeMap<String, f64>,
+    pub stage_seconds: StageTimings,
     /// Wall seconds of the whole run.
     pub wall_seconds: f64,
     /// Dry run: requests of the first round per technique.

@@ -14,6 +14,7 @@
 
 mod cache;
 mod fast;
+mod service;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{CacheStats, CachedEmbedder};
 pub use fast::FastEmbedder;
+pub use service::EmbedService;
 
 use crate::home::synthcti_home;
 

@@ -3,50 +3,53 @@
 //! the `--avoid` set so no test sentence (exact or near) leaks into training.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::EvalError;
 use super::baselines::Augmenter;
-use crate::catalog::Catalog;
-use crate::config::{Config, Source};
-use crate::data::{Columns, Dataset, Format, LabelReport, RawRows, Sample};
-use crate::embed::Embedder;
-use crate::pipeline::{AugmentOptions, Augmented, augment_dataset};
-use crate::stats::dataset_stats;
+use crate::config::{Source, ValidConfig};
+use crate::data::Sample;
+use crate::embed::EmbedService;
+use crate::generate::Rejection;
+use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
 
 /// An arm that runs the augmentation pipeline on each training fold.
 pub struct PipelineArm {
     name: String,
-    cfg: Config,
+    cfg: ValidConfig,
     journal_root: PathBuf,
-    embedder: Box<dyn Embedder>,
+    embed: EmbedService,
     runtime: tokio::runtime::Handle,
-    rejected: BTreeMap<String, usize>,
+    rejected: BTreeMap<Rejection, usize>,
     llm_requests: u64,
 }
 
 impl PipelineArm {
     /// An arm named `name` using `source`; journals (and so answers, on a rerun) are kept
-    /// under `journal_root/name/`. Must be created inside a multi-threaded tokio runtime.
+    /// under `journal_root/name/`. Must be created inside a tokio runtime, and
+    /// [`Augmenter::augment`] called outside it (e.g. from `spawn_blocking`).
     pub fn new(
         name: &str,
         source: Source,
-        cfg: &Config,
+        cfg: &ValidConfig,
         journal_root: PathBuf,
-        embedder: Box<dyn Embedder>,
+        embed: EmbedService,
     ) -> Result<Self, EvalError> {
-        let mut cfg = cfg.clone();
+        let mut cfg = cfg.clone().into_inner();
         cfg.generate.source = source;
         cfg.embed.progress = false;
+        let cfg = cfg
+            .validate()
+            .map_err(|e| EvalError::Config(format!("the {name} arm: {e}")))?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| EvalError::Config(format!("the {name} arm needs a tokio runtime: {e}")))?;
         Ok(Self {
             name: name.to_string(),
             cfg,
             journal_root: journal_root.join(name),
-            embedder,
+            embed,
             runtime,
             rejected: BTreeMap::new(),
             llm_requests: 0,
@@ -55,7 +58,7 @@ impl PipelineArm {
 
     /// Rejected candidates by reason, summed over every fold so far (`exact-duplicate-avoid`
     /// and `near-duplicate-avoid` count the test sentences that the avoid filter caught).
-    pub fn rejected(&self) -> &BTreeMap<String, usize> {
+    pub fn rejected(&self) -> &BTreeMap<Rejection, usize> {
         &self.rejected
     }
 
@@ -123,23 +126,7 @@ impl Augmenter for PipelineArm {
             h.update([0]);
         }
         let key = hex::encode(h.finalize())[..16].to_string();
-        let dataset = Dataset {
-            path: PathBuf::from(format!("<training part {key}>")),
-            format: Format::Jsonl,
-            columns: Columns {
-                text: "text".into(),
-                label: "label".into(),
-                group: None,
-            },
-            lines: vec![0; samples.len()],
-            raw: RawRows::Json(Vec::new()),
-            labels: LabelReport::default(),
-            samples,
-        };
-        let catalog = Catalog::bundled();
-        let stats = dataset_stats(&dataset, &catalog, self.cfg.policy);
-        let mut cfg = self.cfg.clone();
-        cfg.seed = seed;
+        let cfg = self.cfg.clone().with_seed(seed);
         let opts = AugmentOptions {
             output_dir: self.journal_root.join(&key),
             resume: true,
@@ -149,12 +136,12 @@ impl Augmenter for PipelineArm {
         };
         std::fs::create_dir_all(&opts.output_dir)
             .map_err(|e| err(format!("{}: {e}", opts.output_dir.display())))?;
-        let embedder = self.embedder.as_mut();
-        let runtime = self.runtime.clone();
-        let Augmented { rows, report, .. } = tokio::task::block_in_place(|| {
-            runtime.block_on(augment_dataset(dataset, stats, &cfg, &opts, embedder))
-        })
-        .map_err(|e| err(e.to_string()))?;
+        let input = PathBuf::from(format!("<training part {key}>"));
+        let run = augment_samples(&samples, Path::new(&input), &cfg, &opts, &self.embed);
+        let Augmented { rows, report, .. } = self
+            .runtime
+            .block_on(run)
+            .map_err(|e| err(crate::error_chain(&e)))?;
         for (reason, n) in report.rejected {
             *self.rejected.entry(reason).or_default() += n;
         }

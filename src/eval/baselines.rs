@@ -22,7 +22,7 @@ use crate::data::{Origin, Sample};
 /// - only `train` may be used as material; `avoid` (the test rows) is for filtering
 ///   near-copies out, never for generation;
 /// - the same `seed` and inputs give the same rows.
-pub trait Augmenter {
+pub trait Augmenter: Send {
     /// A short name for tables and plots, e.g. `eda`.
     fn name(&self) -> &str;
 

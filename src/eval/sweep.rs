@@ -57,6 +57,56 @@ impl TargetRule {
     }
 }
 
+/// Folds done of seeds × folds: a bar on a terminal, else a log line per fold.
+struct FoldProgress {
+    bar: Option<indicatif::ProgressBar>,
+    done: usize,
+    total: usize,
+    started: Instant,
+}
+
+impl FoldProgress {
+    fn new(config: &SweepConfig) -> Self {
+        use std::io::IsTerminal;
+        let total = config.seeds.len() * config.folds;
+        let bar = (config.progress && std::io::stderr().is_terminal()).then(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "eval [{bar:30}] {pos}/{len} folds ({eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            indicatif::ProgressBar::new(total as u64).with_style(style)
+        });
+        Self {
+            bar,
+            done: 0,
+            total,
+            started: Instant::now(),
+        }
+    }
+
+    fn fold_done(&mut self) {
+        self.done += 1;
+        match &self.bar {
+            Some(b) => b.set_position(self.done as u64),
+            None => {
+                let per_fold = self.started.elapsed().as_secs_f64() / self.done as f64;
+                let left = per_fold * (self.total - self.done) as f64;
+                tracing::info!(
+                    "eval: {}/{} folds done, {left:.0} s left",
+                    self.done,
+                    self.total
+                );
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// What to sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepConfig {
@@ -83,6 +133,9 @@ pub struct SweepConfig {
     pub match_counts: bool,
     /// The arm every other arm is also compared with (paired), if any.
     pub reference_arm: Option<String>,
+    /// A progress bar over folds on a terminal (else a log line per fold); not recorded.
+    #[serde(skip)]
+    pub progress: bool,
 }
 
 impl Default for SweepConfig {
@@ -99,6 +152,7 @@ impl Default for SweepConfig {
             leak: LeakPolicy::default(),
             match_counts: true,
             reference_arm: None,
+            progress: false,
         }
     }
 }
@@ -428,6 +482,7 @@ pub fn run_sweep(
     let mut augment_seconds: BTreeMap<String, f64> =
         names.iter().map(|n| (n.clone(), 0.0)).collect();
 
+    let mut progress = FoldProgress::new(config);
     for &seed in &config.seeds {
         let split = SplitConfig {
             folds: config.folds,
@@ -471,6 +526,7 @@ pub fn run_sweep(
                 embedder.as_deref_mut(),
             )?);
             if ratios.is_empty() {
+                progress.fold_done();
                 continue;
             }
 
@@ -502,8 +558,10 @@ pub fn run_sweep(
                     }
                 }
             }
+            progress.fold_done();
         }
     }
+    progress.finish();
 
     let test_train_ratio = folds_info
         .iter()

@@ -183,10 +183,7 @@ impl LlmClient {
 
     /// A copy of the counters (shared by all clones of this client).
     pub fn stats(&self) -> LlmStatsSnapshot {
-        let cfg = &self.inner.cfg;
-        self.inner
-            .stats
-            .snapshot(cfg.price_per_1k_prompt, cfg.price_per_1k_completion)
+        self.inner.stats.snapshot(&self.inner.cfg)
     }
 
     /// The endpoint's host name only (no scheme, port, path or key), for provenance records.
@@ -204,29 +201,9 @@ impl LlmClient {
         &self.inner.cfg
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
-        let cfg = &self.inner.cfg;
-        let mut body = json!({
-            "model": cfg.model,
-            "messages": req.messages,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "max_tokens": cfg.max_tokens,
-            "seed": req.seed,
-            "stream": false,
-        });
-        if let Some(schema) = &req.json_schema {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "strict": true, "schema": schema},
-            });
-        }
-        if let Some(map) = body.as_object_mut() {
-            for (k, v) in &cfg.extra_body {
-                map.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        body
+    /// The JSON body this client sends for `req` (see [`request_body`]).
+    pub fn body(&self, req: &ChatRequest) -> Value {
+        request_body(&self.inner.cfg, req)
     }
 
     /// One HTTP attempt under the semaphore and the timeout.
@@ -270,6 +247,33 @@ impl LlmClient {
         }
         result
     }
+}
+
+/// The JSON body of a chat completion request under `cfg`: model, messages, sampling
+/// settings, seed, the optional JSON Schema as `response_format`, then `extra_body` keys that
+/// are not already set. The journal key of a request is a hash of exactly this body.
+pub fn request_body(cfg: &LlmConfig, req: &ChatRequest) -> Value {
+    let mut body = json!({
+        "model": cfg.model,
+        "messages": req.messages,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_tokens": cfg.max_tokens,
+        "seed": req.seed,
+        "stream": false,
+    });
+    if let Some(schema) = &req.json_schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "strict": true, "schema": schema},
+        });
+    }
+    if let Some(map) = body.as_object_mut() {
+        for (k, v) in &cfg.extra_body {
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    body
 }
 
 /// The backoff of one request: `min(initial · 2^k, max)` plus a uniform jitter of up to the

@@ -34,10 +34,10 @@ mod local;
 mod parse;
 mod stats;
 
-pub use client::LlmClient;
+pub use client::{LlmClient, request_body};
 pub use error::LlmError;
 pub use local::{LocalServer, LocalServerConfig};
-pub use parse::{Parsed, Reject, RejectReason, parse_sentences};
+pub use parse::{Parsed, Reject, RejectReason as ParseReject, parse_sentences};
 pub use stats::LlmStatsSnapshot;
 
 /// Longest environment variable name accepted for `api_key_env`.
@@ -219,6 +219,17 @@ impl LlmConfig {
 }
 
 impl LlmConfig {
+    /// The cost of these tokens at `price_per_1k_*`; `None` when no price is configured.
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> Option<f64> {
+        match (self.price_per_1k_prompt, self.price_per_1k_completion) {
+            (None, None) => None,
+            (p, c) => Some(
+                prompt_tokens as f64 / 1000.0 * p.unwrap_or(0.0)
+                    + completion_tokens as f64 / 1000.0 * c.unwrap_or(0.0),
+            ),
+        }
+    }
+
     /// A copy safe to print or store: the base URL without user info, query or fragment
     /// ([`redact_url`]), and every string in `extra_body` replaced by `"<redacted>"` (keys,
     /// numbers and booleans are kept: they cannot hold a token).

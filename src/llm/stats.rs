@@ -38,21 +38,11 @@ impl LlmStats {
         self.request_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(
-        &self,
-        price_prompt: Option<f64>,
-        price_completion: Option<f64>,
-    ) -> LlmStatsSnapshot {
+    pub(crate) fn snapshot(&self, cfg: &super::LlmConfig) -> LlmStatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let prompt_tokens = get(&self.prompt_tokens);
         let completion_tokens = get(&self.completion_tokens);
-        let cost_usd = match (price_prompt, price_completion) {
-            (None, None) => None,
-            (p, c) => Some(
-                prompt_tokens as f64 / 1000.0 * p.unwrap_or(0.0)
-                    + completion_tokens as f64 / 1000.0 * c.unwrap_or(0.0),
-            ),
-        };
+        let cost_usd = cfg.cost(prompt_tokens, completion_tokens);
         LlmStatsSnapshot {
             calls: get(&self.calls),
             requests: get(&self.requests),
@@ -133,10 +123,15 @@ mod tests {
         let s = LlmStats::default();
         LlmStats::add(&s.prompt_tokens, 2000);
         LlmStats::add(&s.completion_tokens, 500);
-        assert_eq!(s.snapshot(None, None).cost_usd, None);
-        let snap = s.snapshot(Some(0.5), Some(1.5));
+        let priced = |p, c| super::super::LlmConfig {
+            price_per_1k_prompt: p,
+            price_per_1k_completion: c,
+            ..Default::default()
+        };
+        assert_eq!(s.snapshot(&priced(None, None)).cost_usd, None);
+        let snap = s.snapshot(&priced(Some(0.5), Some(1.5)));
         assert!((snap.cost_usd.unwrap() - (1.0 + 0.75)).abs() < 1e-12);
-        let snap = s.snapshot(None, Some(2.0));
+        let snap = s.snapshot(&priced(None, Some(2.0)));
         assert!((snap.cost_usd.unwrap() - 1.0).abs() < 1e-12);
     }
 }

@@ -4,7 +4,7 @@
 //! their answers are journaled.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::config::GenerateConfig;
 use crate::error_chain;
@@ -27,7 +27,7 @@ struct State {
 
 /// What the guard saw over a run.
 #[derive(Debug, Default)]
-pub(super) struct GuardSummary {
+pub struct GuardSummary {
     /// Why the run stopped early, if it did.
     pub stop: Option<StopReason>,
     /// Requests that failed for good.
@@ -39,20 +39,20 @@ pub(super) struct GuardSummary {
 }
 
 /// Decides, request by request, whether the run goes on.
-pub(super) struct RunGuard<'a> {
+pub(super) struct RunGuard {
     max_consecutive: usize,
     max_requests: Option<u64>,
     max_tokens: Option<u64>,
     max_cost: Option<f64>,
-    server: Option<&'a LocalServer>,
+    server: Option<Arc<LocalServer>>,
     host: String,
     state: Mutex<State>,
 }
 
-impl<'a> RunGuard<'a> {
+impl RunGuard {
     /// A guard with the limits of `g`, for the endpoint at `host` (served by `server` when it
     /// is the local one).
-    pub fn new(g: &GenerateConfig, host: String, server: Option<&'a LocalServer>) -> Self {
+    pub fn new(g: &GenerateConfig, host: String, server: Option<Arc<LocalServer>>) -> Self {
         Self {
             max_consecutive: g.max_consecutive_failures.max(1),
             max_requests: g.max_requests,
@@ -70,7 +70,7 @@ impl<'a> RunGuard<'a> {
     }
 
     fn server_exited(&self) -> Option<StopReason> {
-        let server = self.server.filter(|s| !s.is_running())?;
+        let server = self.server.as_ref().filter(|s| !s.is_running())?;
         Some(StopReason::LocalServerExited {
             log: server.log_path().display().to_string(),
         })

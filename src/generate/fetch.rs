@@ -1,0 +1,283 @@
+//! The Fetcher: answers for planned requests from the journal, else from the endpoint (the
+//! configured one, or the bundled llama-server started here), `concurrency` in flight, each
+//! finished request journaled as it comes, the [`RunGuard`] consulted before and after every
+//! request. Answers come back in completion order; [`Reorder`] puts them back in request
+//! order for the Acceptor.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use super::guard::{GuardSummary, RunGuard};
+use super::plan::PlannedRequest;
+use crate::config::{Config, GenerateConfig, ValidConfig};
+use crate::data::Sample;
+use crate::error_chain;
+use crate::journal::{Journal, JournalError, JournalHeader, RequestOutcome};
+use crate::llm::{ChatRequest, LlmClient, LlmConfig, LocalServer, request_body};
+use crate::pipeline::PipelineError;
+use crate::report::LlmUsage;
+
+/// The journal key of a request: a hash of the endpoint's configured URL and the exact JSON
+/// body the client sends ([`request_body`]).
+pub fn request_key(llm: &LlmConfig, req: &ChatRequest) -> String {
+    let keyed = serde_json::json!({
+        "base_url": llm.base_url,
+        "body": request_body(llm, req),
+    });
+    hex::encode(Sha256::digest(keyed.to_string().as_bytes()))[..24].to_string()
+}
+
+/// What the journal header of a run says: the input rows and the settings that shape what is
+/// asked and kept (not limits, pacing, targets, budgets, prices or the key's variable, so a
+/// resume may change those).
+pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
+    let mut h = Sha256::new();
+    for s in samples {
+        for part in [&*s.text, &*s.label, s.group.as_deref().unwrap_or("")] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update([1]);
+    }
+    let input = hex::encode(h.finalize())[..16].to_string();
+    let d = Config::default();
+    let mut c = cfg.clone();
+    c.generate = GenerateConfig {
+        target: d.generate.target,
+        techniques: Vec::new(),
+        overask: d.generate.overask,
+        max_requests_factor: d.generate.max_requests_factor,
+        max_consecutive_failures: d.generate.max_consecutive_failures,
+        max_requests: None,
+        max_tokens_total: None,
+        max_cost: None,
+        ..c.generate
+    };
+    c.llm = LlmConfig {
+        api_key_env: d.llm.api_key_env,
+        concurrency: d.llm.concurrency,
+        timeout_secs: d.llm.timeout_secs,
+        max_retries: d.llm.max_retries,
+        backoff_initial_ms: d.llm.backoff_initial_ms,
+        backoff_max_ms: d.llm.backoff_max_ms,
+        price_per_1k_prompt: None,
+        price_per_1k_completion: None,
+        ..c.llm
+    };
+    c.embed.progress = d.embed.progress;
+    c.embed.cache = d.embed.cache;
+    c.embed.cache_dir = None;
+    c.local.threads = None;
+    c.local.start_timeout_secs = d.local.start_timeout_secs;
+    c.local.log_dir = None;
+    let config = hex::encode(Sha256::digest(c.to_toml().as_bytes()))[..16].to_string();
+    JournalHeader {
+        synthcti: env!("CARGO_PKG_VERSION").to_string(),
+        input,
+        config,
+    }
+}
+
+/// Puts items numbered 0, 1, 2, ... that arrive in any order back in order.
+#[derive(Debug)]
+pub struct Reorder<T> {
+    next: usize,
+    waiting: BTreeMap<usize, T>,
+}
+
+impl<T> Default for Reorder<T> {
+    fn default() -> Self {
+        Self {
+            next: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> Reorder<T> {
+    /// Takes item `i`; returns the items now ready, in order (empty while an earlier one is
+    /// missing).
+    pub fn push(&mut self, i: usize, item: T) -> Vec<(usize, T)> {
+        self.waiting.insert(i, item);
+        let mut ready = Vec::new();
+        while let Some(item) = self.waiting.remove(&self.next) {
+            ready.push((self.next, item));
+            self.next += 1;
+        }
+        ready
+    }
+}
+
+/// The endpoint, its journal and its guard for one run.
+pub struct Fetcher {
+    client: LlmClient,
+    journal: Mutex<Journal>,
+    guard: RunGuard,
+    /// Kept alive for the run; stopped when the last handle (here or in the guard) drops.
+    server: Option<Arc<LocalServer>>,
+}
+
+impl Fetcher {
+    /// Starts the local server when no `llm.base_url` is configured, and builds the client.
+    pub async fn open(cfg: &ValidConfig, journal: Journal) -> Result<Self, PipelineError> {
+        let server = match &cfg.llm.base_url {
+            Some(_) => None,
+            None => Some(Arc::new(LocalServer::start(&cfg.local).await?)),
+        };
+        let base_url = match (&server, &cfg.llm.base_url) {
+            (Some(s), _) => s.base_url().to_string(),
+            (None, url) => url.clone().unwrap_or_default(),
+        };
+        let client = LlmClient::new(&cfg.llm, &base_url)?;
+        let guard = RunGuard::new(&cfg.generate, client.endpoint_host(), server.clone());
+        Ok(Self {
+            client,
+            journal: Mutex::new(journal),
+            guard,
+            server,
+        })
+    }
+
+    /// The endpoint's host name (no scheme, port, path or key), for provenance.
+    pub fn endpoint(&self) -> String {
+        self.client.endpoint_host()
+    }
+
+    /// The journal, whatever a panic elsewhere left in its lock (its state stays consistent:
+    /// every event is one appended line).
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One request: the journal's answer, else the endpoint's (journaled). `None`: not sent
+    /// because the run is stopping.
+    async fn ask(&self, p: &PlannedRequest) -> Result<Option<RequestOutcome>, PipelineError> {
+        if let Some(o) = self.journal().lookup(&p.key) {
+            return Ok(Some(o));
+        }
+        if !self.guard.admit(&self.client) {
+            return Ok(None);
+        }
+        let result = self.client.complete(&p.request).await;
+        self.guard.record(&result);
+        let outcome = match result {
+            Ok(c) => RequestOutcome::Answered {
+                text: c.text,
+                finish_reason: c.finish_reason,
+                prompt_tokens: c.prompt_tokens,
+                completion_tokens: c.completion_tokens,
+                attempts: c.attempts,
+            },
+            Err(e) => RequestOutcome::Failed {
+                error: error_chain(&e),
+            },
+        };
+        self.journal().record_request(&p.key, &outcome)?;
+        Ok(Some(outcome))
+    }
+
+    /// Every planned request, `concurrency` in flight, yielded as `(index, outcome)` in
+    /// completion order, so one slow request never holds a free slot. A journal write failure
+    /// ends the stream with the error (every answer received before it is on disk).
+    pub fn stream<'s>(
+        &'s self,
+        planned: &'s [PlannedRequest],
+    ) -> impl Stream<Item = Result<(usize, Option<RequestOutcome>), PipelineError>> + 's {
+        let concurrency = self.client.config().concurrency;
+        futures::stream::iter(planned.iter().enumerate())
+            .map(move |(i, p)| async move { Ok((i, self.ask(p).await?)) })
+            .buffer_unordered(concurrency)
+    }
+
+    /// Journals an accepted row under its request's key.
+    pub fn record_accepted(
+        &self,
+        key: &str,
+        technique: &str,
+        text: &str,
+    ) -> Result<(), JournalError> {
+        self.journal().record_accepted(key, technique, text)
+    }
+
+    /// Flushes the journal to disk.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.journal().sync()
+    }
+
+    /// Whether the guard stopped the run.
+    pub fn stopped(&self) -> bool {
+        self.guard.stopped()
+    }
+
+    /// The run's LLM totals and the guard's summary; stops the local server.
+    pub fn finish(self, model: &str, elapsed: f64) -> (LlmUsage, GuardSummary) {
+        let replayed = self.journal().replayed();
+        let summary = self.guard.finish();
+        drop(self.server);
+        let stats = self.client.stats();
+        let usage = LlmUsage {
+            model: model.to_string(),
+            endpoint: self.client.endpoint_host(),
+            requests: stats.calls,
+            answered: stats.successes,
+            not_sent: summary.not_sent,
+            replayed,
+            retries: stats.retries,
+            failed: stats.failures,
+            failed_by: summary.failed_by.clone(),
+            attempts: stats.requests,
+            timeouts: stats.timeouts,
+            invalid_responses: stats.invalid_responses,
+            http_errors: stats.http_errors,
+            transport_errors: stats.transport_errors,
+            rate_limited: stats.rate_limited,
+            truncated: stats.truncated,
+            prompt_tokens: stats.prompt_tokens,
+            completion_tokens: stats.completion_tokens,
+            tokens_per_second: stats.completion_tokens as f64 / elapsed.max(1e-9),
+            cost: stats.cost_usd,
+        };
+        (usage, summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ChatMessage;
+
+    #[test]
+    fn reorder_releases_prefixes_in_order() {
+        let mut r = Reorder::default();
+        assert!(r.push(2, 'c').is_empty());
+        assert!(r.push(1, 'b').is_empty());
+        assert_eq!(r.push(0, 'a'), vec![(0, 'a'), (1, 'b'), (2, 'c')]);
+        assert_eq!(r.push(3, 'd'), vec![(3, 'd')]);
+        assert!(r.push(5, 'f').is_empty());
+        assert_eq!(r.push(4, 'e'), vec![(4, 'e'), (5, 'f')]);
+    }
+
+    #[test]
+    fn request_key_follows_the_sent_body() {
+        let req = ChatRequest::new(vec![ChatMessage::user("x")], 3);
+        let mut cfg = LlmConfig::default();
+        let k = request_key(&cfg, &req);
+        assert_eq!(k, request_key(&cfg, &req));
+        assert_eq!(k.len(), 24);
+        cfg.extra_body.insert("top_k".into(), serde_json::json!(5));
+        assert_ne!(
+            k,
+            request_key(&cfg, &req),
+            "extra body fields are sent, so keyed"
+        );
+        let other = ChatRequest::new(vec![ChatMessage::system("x")], 3);
+        assert_ne!(
+            request_key(&LlmConfig::default(), &other),
+            k,
+            "the role counts"
+        );
+    }
+}

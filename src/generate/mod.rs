@@ -1,0 +1,320 @@
+//! Generation as stages over per-cluster jobs:
+//!
+//! * [`plan`] — the Planner: targets per cluster, request budgets, each round's requests
+//!   (prompt, seed, journal key), the dry-run plan as a value;
+//! * [`fetch`] — the Fetcher: journal, then endpoint (or the local server), `concurrency` in
+//!   flight, the run guard ([`guard`]) before and after every request;
+//! * [`accept`] — the Acceptor: one `consider()` for ATT&CK procedure examples and LLM
+//!   sentences (filters, scores, provenance, a typed [`Rejection`]);
+//! * [`procedures`] — ranks procedure examples per cluster for prompts and, by `source`, as
+//!   rows.
+//!
+//! The LLM stage streams: requests stay in flight up to the concurrency limit while answers
+//! are taken **in request order** through a reorder buffer, so the output does not depend on
+//! which answer came first. A round ends only when the plan must re-ask (rejects left a
+//! cluster short); with a deterministic endpoint the same seed gives the same rows, and a
+//! resumed run (answers replayed from the journal) the same rows as an uninterrupted one.
+
+pub mod accept;
+pub mod fetch;
+pub mod guard;
+pub mod plan;
+pub mod procedures;
+mod progress;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use futures::StreamExt;
+
+pub use accept::{Acceptor, Candidate, RejectedRow, Rejection};
+pub use fetch::{Fetcher, Reorder, request_key};
+pub use plan::{DryRunPlan, PlannedRequest, Planner, request_seed, split_by_size};
+
+use crate::catalog::Catalog;
+use crate::cluster::{Cluster, TechniqueClusters};
+use crate::config::ValidConfig;
+use crate::data::{Origin, Sample};
+use crate::embed::EmbedService;
+use crate::journal::{Journal, RequestOutcome};
+use crate::llm::parse_sentences;
+use crate::output::{LlmProvenance, NewRow};
+use crate::pipeline::PipelineError;
+use crate::prompt::{PromptTemplate, TechniqueContext};
+use crate::report::{LlmUsage, StopReason};
+use progress::Progress;
+
+/// Generation state of one cluster.
+pub struct ClusterJob<'a> {
+    /// Index of its technique (into the reports and technique contexts).
+    pub tech: usize,
+    /// The cluster.
+    pub cluster: &'a Cluster,
+    /// Rows it should get.
+    pub target: usize,
+    /// Rows accepted so far, in acceptance order.
+    pub rows: Vec<NewRow>,
+    /// Requests planned so far.
+    pub sent: usize,
+    /// Most requests it may send.
+    pub budget: usize,
+    /// ATT&CK procedure examples shown in its prompts.
+    pub procedures: Vec<String>,
+}
+
+impl ClusterJob<'_> {
+    /// Rows still missing.
+    pub fn need(&self) -> usize {
+        self.target.saturating_sub(self.rows.len())
+    }
+}
+
+/// What the generation stages read besides the jobs.
+pub struct StageInput<'a> {
+    /// The validated run configuration.
+    pub cfg: &'a ValidConfig,
+    /// The original rows (ids are indexes).
+    pub samples: &'a [Sample],
+    /// Clusters of the selected techniques, in job `tech` order.
+    pub clusters: &'a [TechniqueClusters],
+    /// ATT&CK names and descriptions.
+    pub catalog: &'a Catalog,
+    /// The embedding service.
+    pub embed: &'a EmbedService,
+}
+
+/// Where and how the LLM stage runs.
+#[derive(Debug, Clone, Default)]
+pub struct LlmRun {
+    /// Directory of the journal.
+    pub dir: PathBuf,
+    /// Replay the journal of an earlier run.
+    pub resume: bool,
+    /// Discard an earlier journal.
+    pub overwrite: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What the LLM stage did.
+#[derive(Debug, Default)]
+pub struct LlmOutcome {
+    /// Template name and content hash.
+    pub template: (String, String),
+    /// The plan, on a dry run.
+    pub plan: Option<DryRunPlan>,
+    /// LLM totals, when it ran.
+    pub usage: Option<LlmUsage>,
+    /// Why it stopped early, if it did.
+    pub stop: Option<StopReason>,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// The LLM stage: plans rounds, streams each through the Fetcher, takes answers in request
+/// order through the Acceptor.
+pub async fn llm_stage(
+    input: &StageInput<'_>,
+    run: &LlmRun,
+    jobs: &mut [ClusterJob<'_>],
+    acceptor: &mut Acceptor,
+) -> Result<LlmOutcome, PipelineError> {
+    let cfg = input.cfg;
+    // ValidConfig has filled the template in.
+    let template = PromptTemplate::load(cfg.generate.template.as_deref().unwrap_or("local-one"))?;
+    let techniques = technique_contexts(input.clusters, input.catalog);
+    let planner = Planner::new(cfg, &template, input.samples, &techniques);
+    planner.set_budgets(jobs);
+    let mut outcome = LlmOutcome {
+        template: (template.name().to_string(), template.hash().to_string()),
+        ..Default::default()
+    };
+    if run.dry_run {
+        outcome.plan = Some(planner.dry_run(jobs)?);
+        return Ok(outcome);
+    }
+    std::fs::create_dir_all(&run.dir).map_err(|source| PipelineError::OutputDir {
+        path: run.dir.clone(),
+        source,
+    })?;
+    let journal = Journal::open(
+        &run.dir.join("journal.jsonl"),
+        &fetch::journal_header(cfg, input.samples),
+        run.resume,
+        run.overwrite,
+    )?;
+    let fetcher = Fetcher::open(cfg, journal).await?;
+    let t = Instant::now();
+    let mut taker = Taker {
+        llm: LlmProvenance {
+            template: outcome.template.0.clone(),
+            template_hash: outcome.template.1.clone(),
+            model: cfg.llm.model.clone(),
+            endpoint: fetcher.endpoint(),
+            temperature: cfg.llm.temperature,
+            ..Default::default()
+        },
+        fetcher: &fetcher,
+        embed: input.embed,
+        progress: Progress::new(run.progress, jobs.iter().map(ClusterJob::need).sum()),
+    };
+    let mut accepted = 0;
+    loop {
+        let planned = planner.next_round(jobs)?;
+        if planned.is_empty() {
+            break;
+        }
+        taker.progress.planned(planned.len());
+        accepted = taker.round(&planned, jobs, acceptor, accepted).await?;
+        fetcher.sync()?;
+        if fetcher.stopped() {
+            break;
+        }
+    }
+    taker.progress.finish();
+    outcome.seconds = t.elapsed().as_secs_f64();
+    let (usage, summary) = fetcher.finish(&cfg.llm.model, outcome.seconds);
+    outcome.usage = Some(usage);
+    let missing = jobs.iter().any(|j| j.need() > 0);
+    outcome.stop = summary.stop.or_else(|| {
+        (missing && summary.failed > 0).then_some(StopReason::RequestsFailed {
+            failed: summary.failed,
+        })
+    });
+    Ok(outcome)
+}
+
+/// The ATT&CK name, tactics and description of each selected technique.
+fn technique_contexts(clusters: &[TechniqueClusters], catalog: &Catalog) -> Vec<TechniqueContext> {
+    clusters
+        .iter()
+        .map(|tc| {
+            let t = catalog.get(&tc.technique);
+            TechniqueContext {
+                id: tc.technique.clone(),
+                name: catalog.name_of(&tc.technique).to_string(),
+                tactics: t.map(|t| t.tactics.clone()).unwrap_or_default(),
+                description: t.map(|t| t.description.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Takes the answers of a round, in request order, as they arrive.
+struct Taker<'a> {
+    /// The provenance every LLM row shares; per request fields are filled in.
+    llm: LlmProvenance,
+    fetcher: &'a Fetcher,
+    embed: &'a EmbedService,
+    progress: Progress,
+}
+
+impl Taker<'_> {
+    /// Streams one round: the Fetcher's answers (completion order) go through a reorder
+    /// buffer to [`Self::take`] while the other requests stay in flight. Returns the rows
+    /// accepted so far in the run.
+    async fn round(
+        &mut self,
+        planned: &[PlannedRequest],
+        jobs: &mut [ClusterJob<'_>],
+        acceptor: &mut Acceptor,
+        mut accepted: usize,
+    ) -> Result<usize, PipelineError> {
+        let (tx, mut rx) = futures::channel::mpsc::unbounded();
+        let fetcher = self.fetcher;
+        let produce = async move {
+            let mut answers = std::pin::pin!(fetcher.stream(planned));
+            while let Some(answer) = answers.next().await {
+                // The receiver only goes away when taking failed; that error wins.
+                let _ = tx.unbounded_send(answer?);
+            }
+            Ok::<_, PipelineError>(())
+        };
+        let consume = async {
+            let mut reorder = Reorder::default();
+            while let Some((i, outcome)) = rx.next().await {
+                let ready = reorder.push(i, outcome);
+                if !ready.is_empty() {
+                    accepted += self.take(planned, &ready, jobs, acceptor).await?;
+                    for _ in &ready {
+                        self.progress.answered(accepted, acceptor.rejected_count());
+                    }
+                }
+            }
+            Ok::<_, PipelineError>(())
+        };
+        futures::try_join!(produce, consume)?;
+        Ok(accepted)
+    }
+
+    /// Parses and screens consecutive answers, embeds the survivors in one batch, then
+    /// considers them in order. Returns how many rows were accepted.
+    async fn take(
+        &self,
+        planned: &[PlannedRequest],
+        ready: &[(usize, Option<RequestOutcome>)],
+        jobs: &mut [ClusterJob<'_>],
+        acceptor: &mut Acceptor,
+    ) -> Result<usize, PipelineError> {
+        let mut candidates: Vec<(usize, String, u32, u32)> = Vec::new();
+        for (pi, outcome) in ready {
+            let tech = jobs[planned[*pi].job].tech;
+            let Some(outcome) = outcome else { continue };
+            acceptor.report_mut(tech).requests += 1;
+            let RequestOutcome::Answered {
+                text,
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } = outcome
+            else {
+                continue;
+            };
+            let parsed = parse_sentences(text);
+            for bad in &parsed.rejects {
+                acceptor.unparsed(tech, &bad.text, bad.reason);
+            }
+            for s in parsed.sentences {
+                if let Some(text) = acceptor.screen(tech, Origin::Synthetic, &s) {
+                    candidates.push((*pi, text, *prompt_tokens, *completion_tokens));
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let texts = candidates.iter().map(|c| c.1.clone()).collect();
+        let emb = self.embed.embed(texts).await?;
+        let mut accepted = 0;
+        for (ci, (pi, text, prompt_tokens, completion_tokens)) in candidates.into_iter().enumerate()
+        {
+            let p = &planned[pi];
+            let job = &mut jobs[p.job];
+            let row_key = format!("{}#{}", p.key, job.rows.len());
+            let cand = Candidate {
+                text,
+                origin: Origin::Synthetic,
+                seed_ids: p.example_ids.clone(),
+                llm: Some(LlmProvenance {
+                    seed: p.seed,
+                    prompt_tokens,
+                    completion_tokens,
+                    attempt: p.slot,
+                    request: p.key.clone(),
+                    ..self.llm.clone()
+                }),
+            };
+            if acceptor.consider(job, cand, emb.row(ci)).is_ok() {
+                accepted += 1;
+                let row = job.rows.last().map(|r| &r.sample);
+                if let Some(row) = row {
+                    self.fetcher
+                        .record_accepted(&row_key, &row.label, &row.text)?;
+                }
+            }
+        }
+        Ok(accepted)
+    }
+}
