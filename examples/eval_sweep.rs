@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let (ds, _) = load(
         Path::new("data/tram2_single_label.json"),
         &Config::default().validate()?,
-        &Catalog::bundled(),
+        Catalog::bundled(),
     )?;
     let config = SweepConfig {
         seeds: vec![0],

@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
     let input = PathBuf::from(args.next().unwrap_or("data/tram2_single_label.json".into()));
     let threshold: f32 = args.next().map_or(Ok(0.8), |t| t.parse())?;
     let catalog = Catalog::bundled();
-    let (ds, _) = load(&input, &Config::default().validate()?, &catalog)?;
+    let (ds, _) = load(&input, &Config::default().validate()?, catalog)?;
     let procedures = Procedures::bundled();
 
     let (mut contained, mut long, mut exact) = (0, 0, 0);

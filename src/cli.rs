@@ -633,7 +633,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Stats(a) => {
             let cfg = a.input.validate(a.input.config()?)?;
-            let (_, st) = load(&a.input.input, &cfg, &catalog)?;
+            let (_, st) = load(&a.input.input, &cfg, catalog)?;
             if a.json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&st)?)?;
             } else {
@@ -644,7 +644,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let mut cfg = a.input.config()?;
             a.embed.apply(&mut cfg);
             let cfg = a.input.validate(cfg)?;
-            let (ds, _) = load(&a.input.input, &cfg, &catalog)?;
+            let (ds, _) = load(&a.input.input, &cfg, catalog)?;
             let embed = EmbedService::spawn(
                 open_embedder(&cfg.embed).context("opening the embedding model")?,
             )?;
@@ -710,8 +710,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Eval(a) => run_eval(&a, &catalog, &mut stdout).await?,
-        Command::Export(a) => run_export(&a, &catalog, &mut stdout)?,
+        Command::Eval(a) => run_eval(&a, catalog, &mut stdout).await?,
+        Command::Export(a) => run_export(&a, catalog, &mut stdout)?,
         Command::Augment(a) => {
             let cfg = a.config()?;
             let embed = EmbedService::spawn(
@@ -723,7 +723,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 overwrite: a.overwrite,
                 dry_run: a.dry_run,
                 avoid: match &a.avoid {
-                    Some(p) => read_avoid(p, &cfg.input, &catalog)?,
+                    Some(p) => read_avoid(p, &cfg.input, catalog)?,
                     None => Vec::new(),
                 },
                 targets: None,

@@ -1142,7 +1142,7 @@ mod tests {
 
     fn read(name: &str, content: &str) -> Result<Dataset, DataError> {
         let (_d, p) = write(name, content.as_bytes());
-        read_dataset(&p, &ReadOptions::default(), &Catalog::bundled())
+        read_dataset(&p, &ReadOptions::default(), Catalog::bundled())
     }
 
     #[test]
@@ -1194,7 +1194,7 @@ mod tests {
                        6,T1557,T1557.002,ARP Cache Poisoning,ARP resolves addresses.\n";
         let (_d, p) = write("c.csv", content.as_bytes());
         let cat = Catalog::bundled();
-        let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
+        let ds = read_dataset(&p, &ReadOptions::default(), cat).unwrap();
         assert_eq!(ds.format, Format::CtiToMitre);
         assert_eq!(ds.samples[0].label, "T1557");
         let opts = ReadOptions {
@@ -1202,7 +1202,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            read_dataset(&p, &opts, &cat).unwrap().samples[0].label,
+            read_dataset(&p, &opts, cat).unwrap().samples[0].label,
             "T1557.002"
         );
     }
@@ -1233,7 +1233,7 @@ mod tests {
             .to_string();
         assert!(e.contains("not an ATT&CK technique id"), "{e}");
         let (_d, p) = write("u.csv", b"text,label\nok \xff\xfe,T1003\n");
-        let e = read_dataset(&p, &ReadOptions::default(), &Catalog::bundled())
+        let e = read_dataset(&p, &ReadOptions::default(), Catalog::bundled())
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2") && e.contains("invalid UTF-8"), "{e}");
@@ -1256,7 +1256,7 @@ mod tests {
         .to_string();
         assert!(e.contains("line 2") && e.contains("invalid JSON"), "{e}");
         let (_d, p) = write("u.jsonl", b"{\"text\":\"\xff\",\"label\":\"T1003\"}\n");
-        let e = read_dataset(&p, &ReadOptions::default(), &Catalog::bundled())
+        let e = read_dataset(&p, &ReadOptions::default(), Catalog::bundled())
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1: invalid UTF-8"), "{e}");
@@ -1285,12 +1285,12 @@ mod tests {
             unknown_labels: UnknownLabels::Warn,
             ..Default::default()
         };
-        assert_eq!(read_dataset(&p, &warn, &cat).unwrap().samples.len(), 2);
+        assert_eq!(read_dataset(&p, &warn, cat).unwrap().samples.len(), 2);
         let drop = ReadOptions {
             unknown_labels: UnknownLabels::Drop,
             ..Default::default()
         };
-        let ds = read_dataset(&p, &drop, &cat).unwrap();
+        let ds = read_dataset(&p, &drop, cat).unwrap();
         assert_eq!(ds.samples.len(), 1);
         assert_eq!(ds.labels.dropped_rows, 1);
         assert_eq!(ds.samples[0].id, 0);
@@ -1320,7 +1320,7 @@ mod tests {
     #[test]
     fn bundled_tram_reads() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tram2_single_label.json");
-        let ds = read_dataset(&p, &ReadOptions::default(), &Catalog::bundled()).unwrap();
+        let ds = read_dataset(&p, &ReadOptions::default(), Catalog::bundled()).unwrap();
         assert_eq!(ds.samples.len(), 5089);
         let q = ds.quality();
         assert_eq!(q.duplicate_rows, 254); // same text and label (252 before T1574.002 → .001)

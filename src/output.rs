@@ -254,11 +254,11 @@ mod tests {
         ] {
             let p = dir.path().join(name);
             std::fs::write(&p, content).unwrap();
-            let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
+            let ds = read_dataset(&p, &ReadOptions::default(), cat).unwrap();
             let out = dir.path().join(format!("out-{name}"));
             write_atomic(
                 &out,
-                &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], &cat),
+                &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], cat),
             )
             .unwrap();
             let back = read_dataset(
@@ -267,7 +267,7 @@ mod tests {
                     format: Some(ds.format),
                     ..Default::default()
                 },
-                &cat,
+                cat,
             )
             .unwrap();
             assert_eq!(back.samples.len(), 2, "{name}");
@@ -318,9 +318,9 @@ mod tests {
         let cat = Catalog::bundled();
         let p = dir.path().join("in.csv");
         std::fs::write(&p, "text,label\n=kept as the user wrote it,T1003\n").unwrap();
-        let ds = read_dataset(&p, &ReadOptions::default(), &cat).unwrap();
+        let ds = read_dataset(&p, &ReadOptions::default(), cat).unwrap();
         let hostile = "=HYPERLINK(\"http://x\")\u{1b}[2J\u{202E}\u{200B} dumps\u{0} LSASS";
-        let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], &cat)).unwrap();
+        let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], cat)).unwrap();
         assert!(csv.contains("=kept as the user wrote it"), "{csv}");
         assert!(csv.contains("'=HYPERLINK"), "{csv}");
         assert!(

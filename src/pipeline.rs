@@ -181,7 +181,7 @@ pub async fn prepare(
     embed: &EmbedService,
 ) -> Result<Prepared, PipelineError> {
     let catalog = Catalog::bundled();
-    let selected = select_techniques(samples, cfg, only, input, &catalog)?;
+    let selected = select_techniques(samples, cfg, only, input, catalog)?;
     let mut stage_seconds = StageTimings::new();
     let t = Instant::now();
     let texts = samples.iter().map(|s| s.text.clone()).collect();
@@ -287,7 +287,7 @@ pub async fn augment(
     let started = Instant::now();
     let catalog = Catalog::bundled();
     let t = Instant::now();
-    let (dataset, _) = load(input, cfg, &catalog)?;
+    let (dataset, _) = load(input, cfg, catalog)?;
     let read = t.elapsed().as_secs_f64();
     let Augmented {
         rows,
@@ -297,7 +297,7 @@ pub async fn augment(
     report.stage_seconds.insert(Stage::Read, read);
     if !opts.dry_run {
         let t = Instant::now();
-        write_outputs(&dataset, &rows, &rejected, &opts.output_dir, &catalog)?;
+        write_outputs(&dataset, &rows, &rejected, &opts.output_dir, catalog)?;
         report
             .stage_seconds
             .insert(Stage::Write, t.elapsed().as_secs_f64());
@@ -421,13 +421,13 @@ async fn augment_unlocked(
     );
     stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
 
-    let (mut jobs, reports) = cluster_jobs(&prep.clusters, samples, &to_add, &counts, &catalog);
+    let (mut jobs, reports) = cluster_jobs(&prep.clusters, samples, &to_add, &counts, catalog);
     let mut acceptor = Acceptor::new(filter, reports);
     let stage = StageInput {
         cfg,
         samples,
         clusters: &prep.clusters,
-        catalog: &catalog,
+        catalog,
         embed,
     };
     let t = Instant::now();

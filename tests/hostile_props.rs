@@ -66,7 +66,7 @@ proptest! {
             let path = write(dir.path(), name, &bytes);
             let base = if small { small_limits() } else { ReadOptions::default() };
             let opts = ReadOptions { format, ..base };
-            if let Err(e) = read_dataset(&path, &opts, &catalog) {
+            if let Err(e) = read_dataset(&path, &opts, catalog) {
                 let msg = e.to_string();
                 prop_assert!(msg.contains(name), "{msg}");
                 prop_assert!(msg.len() < 1200, "{} bytes", msg.len());

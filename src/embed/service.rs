@@ -95,10 +95,10 @@ impl Embedder for EmbedService {
         self.embed_blocking(texts)
     }
     fn cache_stats(&self) -> Option<CacheStats> {
-        self.cache_stats
+        *self
+            .cache_stats
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 

@@ -81,6 +81,24 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
     }
 }
 
+/// The key journals written before the stage split (synthcti 0.1.0 up to issue 10) used: a
+/// hash of the request's parts with `Debug` role names. Looked up after [`request_key`], so a
+/// run resumed after an upgrade replays its answers instead of paying for them again.
+pub fn legacy_request_key(llm: &LlmConfig, req: &ChatRequest) -> String {
+    let body = serde_json::json!({
+        "model": llm.model,
+        "base_url": llm.base_url,
+        "temperature": llm.temperature,
+        "top_p": llm.top_p,
+        "max_tokens": llm.max_tokens,
+        "extra": llm.extra_body,
+        "seed": req.seed,
+        "messages": req.messages.iter().map(|m| (format!("{:?}", m.role), &m.content)).collect::<Vec<_>>(),
+        "schema": req.json_schema,
+    });
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))[..24].to_string()
+}
+
 /// Puts items numbered 0, 1, 2, ... that arrive in any order back in order.
 #[derive(Debug)]
 pub struct Reorder<T> {
@@ -155,7 +173,15 @@ impl Fetcher {
     /// One request: the journal's answer, else the endpoint's (journaled). `None`: not sent
     /// because the run is stopping.
     async fn ask(&self, p: &PlannedRequest) -> Result<Option<RequestOutcome>, PipelineError> {
-        if let Some(o) = self.journal().lookup(&p.key) {
+        let found = self.journal().lookup(&p.key);
+        let found = match found {
+            Some(o) => Some(o),
+            None => {
+                let legacy = legacy_request_key(self.client.config(), &p.request);
+                self.journal().lookup(&legacy)
+            }
+        };
+        if let Some(o) = found {
             return Ok(Some(o));
         }
         if !self.guard.admit(&self.client) {
@@ -258,6 +284,46 @@ mod tests {
         assert_eq!(r.push(3, 'd'), vec![(3, 'd')]);
         assert!(r.push(5, 'f').is_empty());
         assert_eq!(r.push(4, 'e'), vec![(4, 'e'), (5, 'f')]);
+    }
+
+    /// A journal written with the old keys is replayed: no request reaches the endpoint
+    /// (nothing listens at its address).
+    #[tokio::test]
+    async fn answers_under_legacy_keys_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.llm.base_url = Some("http://127.0.0.1:9/v1".into());
+        let cfg = cfg.validate().unwrap();
+        let req = ChatRequest::new(vec![ChatMessage::user("Write one sentence.")], 5);
+        let answered = RequestOutcome::Answered {
+            text: "An old answer.".into(),
+            finish_reason: Some("stop".into()),
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            attempts: 1,
+        };
+        let path = dir.path().join("journal.jsonl");
+        let header = journal_header(&cfg, &[]);
+        let mut old = Journal::open(&path, &header, false, false).unwrap();
+        old.record_request(&legacy_request_key(&cfg.llm, &req), &answered)
+            .unwrap();
+        drop(old);
+        let journal = Journal::open(&path, &header, true, false).unwrap();
+        let fetcher = Fetcher::open(&cfg, journal).await.unwrap();
+        let planned = [PlannedRequest {
+            job: 0,
+            slot: 0,
+            seed: 5,
+            key: request_key(&cfg.llm, &req),
+            request: req,
+            example_ids: Vec::new(),
+        }];
+        let got: Vec<_> = fetcher.stream(&planned).collect().await;
+        assert_eq!(got.len(), 1);
+        let (i, outcome) = got.into_iter().next().unwrap().unwrap();
+        assert_eq!((i, outcome), (0, Some(answered)));
+        let (usage, _) = fetcher.finish("m", 1.0);
+        assert_eq!(usage.requests, 0, "nothing was sent");
     }
 
     #[test]
