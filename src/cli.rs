@@ -170,8 +170,8 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 30)]
     pub rare_threshold: usize,
     /// Per-label target the deficit is measured to: `median`, `max`, or a number of rows.
-    #[arg(long, default_value = "median")]
-    pub target: String,
+    #[arg(long, default_value = "median", value_parser = target_rule)]
+    pub target: TargetRule,
     /// Keep test rows that have an exact copy in the training part.
     #[arg(long)]
     pub keep_test_duplicates: bool,
@@ -187,8 +187,8 @@ pub struct ExportArgs {
     pub output: PathBuf,
     /// `chat-jsonl` (train/validation/test.jsonl with system/user/assistant messages),
     /// `jsonl` or `csv` (one file with a `split` column).
-    #[arg(long = "to", default_value = "chat-jsonl")]
-    pub to: String,
+    #[arg(long = "to", value_enum, default_value = "chat-jsonl")]
+    pub to: ExportFormat,
     /// Fractions of the original rows (by group) for train, validation, test.
     #[arg(long, value_delimiter = ',', default_value = "0.8,0.1,0.1")]
     pub fractions: Vec<f64>,
@@ -467,13 +467,15 @@ fn one_line(text: &str) -> String {
     crate::text::sanitize(text)
 }
 
-fn target_rule(s: &str) -> Result<TargetRule> {
+/// `median`, `max` or a number of rows → the eval target.
+fn target_rule(s: &str) -> Result<TargetRule, String> {
     Ok(match s {
         "median" => TargetRule::Median,
         "max" => TargetRule::Max,
-        n => TargetRule::Fixed(n.parse().with_context(|| {
-            format!("--target {n:?}: expected median, max or a number of rows")
-        })?),
+        n => TargetRule::Fixed(
+            n.parse()
+                .map_err(|_| format!("{n:?}: expected median, max or a number of rows"))?,
+        ),
     })
 }
 
@@ -510,7 +512,7 @@ fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
         drop_test_duplicates: !a.keep_test_duplicates,
         ratios: a.ratios.clone(),
         synthetic_weights: a.synthetic_weights.clone(),
-        target: target_rule(&a.target)?,
+        target: a.target,
         rare_threshold: a.rare_threshold,
         probe,
         leak: LeakPolicy {
@@ -607,7 +609,7 @@ fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Res
         a.fractions.clone().try_into().map_err(|_| {
             anyhow::anyhow!("--fractions takes three numbers: train,validation,test")
         })?;
-    let format: ExportFormat = a.to.trim_end_matches("-jsonl").parse()?;
+    let format = a.to;
     let names = ds
         .samples
         .iter()

@@ -61,10 +61,11 @@ pub enum ExportError {
 }
 
 /// The output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
-    /// Chat JSONL, one file per split.
+    /// Chat JSONL, one file per split (`--to chat-jsonl`).
+    #[value(name = "chat-jsonl", alias = "chat")]
     Chat,
     /// Flat JSONL with a `split` column.
     Jsonl,

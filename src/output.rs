@@ -26,6 +26,21 @@ pub enum OutputError {
         #[source]
         source: std::io::Error,
     },
+    /// Encoding rows failed (CSV or JSON); nothing is written.
+    #[error("encoding {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
+}
+
+fn encode_err(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> OutputError {
+    move |e| OutputError::Encode {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 /// Where a new row came from, recorded in `augmented.jsonl`.
@@ -130,13 +145,13 @@ pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
 }
 
 /// Any serialisable items as JSON Lines.
-pub fn jsonl_of<T: Serialize>(items: &[T]) -> Vec<u8> {
+pub fn jsonl_of<T: Serialize>(items: &[T]) -> Result<Vec<u8>, OutputError> {
     let mut out = Vec::new();
     for item in items {
-        out.extend(serde_json::to_vec(item).unwrap_or_default());
+        serde_json::to_writer(&mut out, item).map_err(|e| encode_err("JSON lines")(&e))?;
         out.push(b'\n');
     }
-    out
+    Ok(out)
 }
 
 /// The group written for new rows in formats that need one (e.g. TRAM's `doc_title`).
@@ -146,8 +161,12 @@ pub fn new_row_group(origin: Origin) -> String {
 
 /// The augmented dataset in the input's own format: same columns/keys as the input; new
 /// rows fill text, label and group (and CTI-to-MITRE's `label_subtec`, `tec_name`).
-pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec<u8> {
-    match &ds.raw {
+pub fn native_bytes(
+    ds: &Dataset,
+    new_rows: &[NewRow],
+    catalog: &Catalog,
+) -> Result<Vec<u8>, OutputError> {
+    Ok(match &ds.raw {
         RawRows::Json(values) => {
             let mut objs: Vec<Value> = values.clone();
             for r in new_rows {
@@ -160,7 +179,8 @@ pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec
                 objs.push(Value::Object(o));
             }
             if ds.format == Format::Tram {
-                let mut b = serde_json::to_vec_pretty(&objs).unwrap_or_default();
+                let mut b = serde_json::to_vec_pretty(&objs)
+                    .map_err(|e| encode_err("the TRAM JSON")(&e))?;
                 b.push(b'\n');
                 b
             } else {
@@ -173,11 +193,12 @@ pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec
             }
         }
         RawRows::Csv { header, rows } => {
+            let csv_err = encode_err("the CSV");
             let mut w = csv::Writer::from_writer(Vec::new());
             let col = |name: &str| header.iter().position(|h| h == name);
-            let _ = w.write_record(header);
+            w.write_record(header).map_err(|e| csv_err(&e))?;
             for r in rows {
-                let _ = w.write_record(r);
+                w.write_record(r).map_err(|e| csv_err(&e))?;
             }
             for r in new_rows {
                 let mut rec = vec![String::new(); header.len()];
@@ -198,11 +219,11 @@ pub fn native_bytes(ds: &Dataset, new_rows: &[NewRow], catalog: &Catalog) -> Vec
                     set("label_subtec", label);
                     set("tec_name", catalog.name_of(label));
                 }
-                let _ = w.write_record(&rec);
+                w.write_record(&rec).map_err(|e| csv_err(&e))?;
             }
-            w.into_inner().unwrap_or_default()
+            w.into_inner().map_err(|e| csv_err(&e))?
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -258,7 +279,7 @@ mod tests {
             let out = dir.path().join(format!("out-{name}"));
             write_atomic(
                 &out,
-                &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], cat),
+                &native_bytes(&ds, &[new_row("A new, quoted \"one\".", "T1003")], cat).unwrap(),
             )
             .unwrap();
             let back = read_dataset(
@@ -320,7 +341,8 @@ mod tests {
         std::fs::write(&p, "text,label\n=kept as the user wrote it,T1003\n").unwrap();
         let ds = read_dataset(&p, &ReadOptions::default(), cat).unwrap();
         let hostile = "=HYPERLINK(\"http://x\")\u{1b}[2J\u{202E}\u{200B} dumps\u{0} LSASS";
-        let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], cat)).unwrap();
+        let csv = String::from_utf8(native_bytes(&ds, &[new_row(hostile, "T1003")], cat).unwrap())
+            .unwrap();
         assert!(csv.contains("=kept as the user wrote it"), "{csv}");
         assert!(csv.contains("'=HYPERLINK"), "{csv}");
         assert!(

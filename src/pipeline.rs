@@ -322,12 +322,12 @@ fn write_outputs(
         true => dir.join("augmented.native.jsonl"),
         false => native,
     };
-    write_file(&native, &native_bytes(dataset, rows, catalog))?;
+    write_file(&native, &native_bytes(dataset, rows, catalog)?)?;
     write_file(
         &dir.join("augmented.jsonl"),
         &jsonl_bytes(&dataset.samples, rows),
     )?;
-    write_file(&dir.join("rejected.jsonl"), &jsonl_of(rejected))?;
+    write_file(&dir.join("rejected.jsonl"), &jsonl_of(rejected)?)?;
     Ok(())
 }
 

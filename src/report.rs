@@ -425,6 +425,7 @@ impl RunReport {
             }
         );
         match &self.outcome {
+            _ if self.dry_run => {}
             RunOutcome::Complete { missing_rows: 0 } => {
                 let _ = writeln!(o, "- outcome: complete");
             }

@@ -452,3 +452,32 @@ async fn same_rows_as_the_pinned_run_on_a_deterministic_endpoint() {
     assert!(got["rows"].as_array().unwrap().len() >= 10, "{got:#}");
     assert_eq!(got, want, "rows differ from the pinned run");
 }
+
+/// A dry run of the largest plan the limits allow counts every request without rendering
+/// (or holding) each prompt: it finishes in seconds with the exact counts.
+#[test]
+fn dry_run_of_a_huge_plan_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let o = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(dir.path().join("out"))
+        .args(["--dry-run", "--source", "llm", "--target", "absolute:10000"])
+        .args(["--base-url", "http://127.0.0.1:9/v1"])
+        .args(["--sentences-per-request", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // 10,000 rows per technique × overask 1.5, one sentence per request (rounded up per
+    // cluster).
+    let plan = stdout.split("## Plan").nth(1).unwrap_or_default();
+    let planned: usize = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("| T1557.001 | "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no plan line for T1557.001: {stdout}"));
+    assert!((15_000..15_010).contains(&planned), "{planned}");
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+}

@@ -652,3 +652,81 @@ fn sweep_rejects_duplicate_arm_names() {
         Err(EvalError::Config(_))
     ));
 }
+
+/// Embeds a text as its hashed bag of lower-cased words (64 dimensions, L2-normalised): a
+/// deterministic stand-in for the model, with cosine that follows word overlap.
+struct HashedWords;
+impl Embedder for HashedWords {
+    fn model_id(&self) -> &str {
+        "hashed-words"
+    }
+    fn dim(&self) -> usize {
+        64
+    }
+    fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+        let mut out = Array2::<f32>::zeros((texts.len(), 64));
+        for (i, t) in texts.iter().enumerate() {
+            for w in t.split_whitespace() {
+                let h = w
+                    .to_lowercase()
+                    .bytes()
+                    .fold(1469598103934665603u64, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+                    });
+                out[[i, (h % 64) as usize]] += 1.0;
+            }
+            let n = out.row(i).dot(&out.row(i)).sqrt().max(1e-6);
+            out.row_mut(i).mapv_inplace(|v| v / n);
+        }
+        Ok(out)
+    }
+}
+
+/// The pipeline as a library call: rows in memory (no dataset file, no fake `Dataset`), the
+/// embedding service on its own thread, on a current-thread runtime (where nested
+/// `block_in_place` used to panic). Procedure rows only, so no LLM: the same call twice gives
+/// the same rows, and every row is a real ATT&CK procedure example with provenance.
+#[tokio::test(flavor = "current_thread")]
+async fn pipeline_runs_in_process_on_a_current_thread_runtime() {
+    use synthcti::config::{Config, Source, Target};
+    use synthcti::embed::EmbedService;
+    use synthcti::pipeline::{AugmentOptions, augment_samples};
+    let rows = tram();
+    let mut cfg = Config::default();
+    cfg.generate.source = Source::Procedures;
+    cfg.generate.target = Target::Absolute(3);
+    cfg.generate.techniques = vec!["T1072".into(), "T1557.001".into()];
+    cfg.filter.min_centroid_cosine = -1.0;
+    cfg.filter.min_margin = -2.0;
+    let cfg = cfg.validate().unwrap();
+    let embed = EmbedService::spawn(Box::new(HashedWords)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = AugmentOptions {
+        output_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let input = std::path::Path::new("<memory>");
+    let a = augment_samples(&rows, input, &cfg, &opts, &embed)
+        .await
+        .unwrap();
+    let b = augment_samples(&rows, input, &cfg, &opts, &embed)
+        .await
+        .unwrap();
+    assert_eq!(a.rows, b.rows);
+    assert_eq!(a.rows.len(), 6, "3 rows for each of the 2 techniques");
+    let procedures = synthcti::catalog::Procedures::bundled();
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for r in &a.rows {
+        assert_eq!(r.sample.origin, Origin::AttackProcedure);
+        let text = squash(&r.sample.text);
+        let of = procedures.of(&r.sample.label);
+        assert!(of.iter().any(|p| squash(p) == text), "{text}");
+        assert!(r.provenance.llm.is_none());
+        assert!(
+            r.sample.id >= rows.len(),
+            "new rows are numbered after the originals"
+        );
+    }
+    assert_eq!(a.report.accepted, 6);
+    assert!(a.report.llm.is_none());
+}

@@ -280,28 +280,48 @@ impl<'a> Planner<'a> {
         Ok(out)
     }
 
-    /// The dry-run plan: renders the first round one request at a time (so memory stays
-    /// bounded whatever the plan's size), counts tokens and cost, keeps no prompt.
+    /// The dry-run plan: counts the first round's requests per job and estimates their
+    /// tokens from up to [`DRY_RUN_RENDERS`] rendered prompts per job (the rest of a job's
+    /// prompts differ only in which examples they rotate through), so memory and time stay
+    /// bounded whatever the plan's size. No prompt is kept.
     pub fn dry_run(&self, jobs: &[ClusterJob<'_>]) -> Result<DryRunPlan, PromptError> {
         let llm = &self.cfg.llm;
         let mut plan = DryRunPlan::default();
         for (ji, job) in jobs.iter().enumerate() {
             let id = &self.techniques[job.tech].id;
             *plan.request_budget.entry(id.clone()).or_default() += job.budget;
-            for slot in self.round_slots(job) {
-                let p = self.request(ji, job, slot)?;
-                let chars: usize = p.request.messages.iter().map(|m| m.content.len()).sum();
-                plan.prompt_tokens = plan.prompt_tokens.saturating_add((chars / 4) as u64);
-                plan.completion_tokens = plan
-                    .completion_tokens
-                    .saturating_add(u64::from(llm.max_tokens));
-                *plan.planned_requests.entry(id.clone()).or_default() += 1;
+            let slots = self.round_slots(job);
+            let n = slots.len() as u64;
+            if n == 0 {
+                continue;
             }
+            let rendered = slots.clone().take(DRY_RUN_RENDERS);
+            let mut chars = 0u64;
+            let mut seen = 0u64;
+            for slot in rendered {
+                let p = self.request(ji, job, slot)?;
+                chars += p
+                    .request
+                    .messages
+                    .iter()
+                    .map(|m| m.content.len() as u64)
+                    .sum::<u64>();
+                seen += 1;
+            }
+            let prompt_tokens = (chars / 4).saturating_mul(n) / seen.max(1);
+            plan.prompt_tokens = plan.prompt_tokens.saturating_add(prompt_tokens);
+            plan.completion_tokens = plan
+                .completion_tokens
+                .saturating_add(u64::from(llm.max_tokens).saturating_mul(n));
+            *plan.planned_requests.entry(id.clone()).or_default() += slots.len();
         }
         plan.cost = llm.cost(plan.prompt_tokens, plan.completion_tokens);
         Ok(plan)
     }
 }
+
+/// Prompts a dry run renders per job to estimate its tokens.
+pub const DRY_RUN_RENDERS: usize = 8;
 
 #[cfg(test)]
 mod tests {
