@@ -219,15 +219,26 @@ impl Embedder for FastEmbedder {
         bar.finish_and_clear();
         let secs = start.elapsed().as_secs_f64();
         let (tokens, padded) = padding_cost(&lengths, &batches);
-        tracing::info!(
-            model = %self.model_id,
-            sentences = n,
-            secs,
-            per_sec = n as f64 / secs.max(1e-9),
-            tokens,
-            padded_tokens = padded,
-            "embedded"
-        );
+        // Large batches (the dataset, the avoid set) at info; the per-answer batches of the
+        // streaming LLM stage only at debug, so they do not flood the log.
+        macro_rules! embedded {
+            ($level:ident) => {
+                tracing::$level!(
+                    model = %self.model_id,
+                    sentences = n,
+                    secs,
+                    per_sec = n as f64 / secs.max(1e-9),
+                    tokens,
+                    padded_tokens = padded,
+                    "embedded"
+                )
+            };
+        }
+        if n > 256 {
+            embedded!(info);
+        } else {
+            embedded!(debug);
+        }
         Ok(out)
     }
 }

@@ -158,7 +158,11 @@ pub async fn llm_stage(
         },
         fetcher: &fetcher,
         embed: input.embed,
-        progress: Progress::new(run.progress, jobs.iter().map(ClusterJob::need).sum()),
+        progress: Progress::new(
+            run.progress,
+            jobs.iter().map(ClusterJob::need).sum(),
+            acceptor.rejected_count(),
+        ),
     };
     let mut accepted = 0;
     loop {

@@ -20,12 +20,14 @@ pub struct Progress {
     needed: usize,
     accepted: usize,
     rejected: usize,
+    /// Rejections before this stage (procedure examples), not shown.
+    rejected_before: usize,
 }
 
 impl Progress {
     /// A bar when `show` and stderr is a terminal, else periodic status lines; `needed`:
-    /// rows the run wants.
-    pub fn new(show: bool, needed: usize) -> Self {
+    /// rows the LLM stage wants; `rejected_before`: the run's rejections before it.
+    pub fn new(show: bool, needed: usize, rejected_before: usize) -> Self {
         let bar = (show && std::io::stderr().is_terminal()).then(|| {
             let pb = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             pb.set_style(
@@ -46,6 +48,7 @@ impl Progress {
             needed,
             accepted: 0,
             rejected: 0,
+            rejected_before,
         }
     }
 
@@ -62,7 +65,7 @@ impl Progress {
     pub fn answered(&mut self, accepted: usize, rejected: usize) {
         self.answered += 1;
         self.accepted = accepted;
-        self.rejected = rejected;
+        self.rejected = rejected.saturating_sub(self.rejected_before);
         let msg = format!(
             "{}/{} rows, {} rejected",
             self.accepted, self.needed, self.rejected
