@@ -5,11 +5,12 @@
 //! * **synthcti**: [`Fetcher::stream`] with a fresh journal, answers put back in request
 //!   order by [`Reorder`], as the LLM stage takes them;
 //!
-//! alternating plain / synthcti `REPEATS` times, at `slots` = `concurrency` = 1, 2 and 4. It
+//! alternating which goes first, `REPEATS` times, at `slots` = `concurrency` = 1, 2 and 4. It
 //! prints completion tokens/s of each and the ratio synthcti / plain (target ≥ 0.95), and the
 //! wall time per slot count. Needs `scripts/setup.sh` (llama-server + SmolLM2).
 //!
-//! `cargo bench --bench stream_throughput` (env: `REQUESTS`, default 24; `REPEATS`, default 2)
+//! `cargo bench --bench stream_throughput` (env: `REQUESTS`, default 24; `REPEATS`, default 2;
+//! `SLOTS`, default `1,2,4`)
 
 use std::time::Instant;
 
@@ -123,7 +124,12 @@ async fn main() {
         "| slots = concurrency | plain tok/s | synthcti tok/s | synthcti / plain | wall s (synthcti, {n} requests) |"
     );
     println!("|---:|---:|---:|---:|---:|");
-    for slots in [1, 2, 4] {
+    let slot_counts: Vec<usize> = std::env::var("SLOTS")
+        .unwrap_or("1,2,4".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for slots in slot_counts {
         let mut base = Config::default();
         base.local.slots = slots;
         let server = LocalServer::start(&base.local)
@@ -138,16 +144,27 @@ async fn main() {
         plain(&cfg, server.base_url(), &planned[..slots.min(n)]).await;
         let (mut p, mut s) = (0.0, 0.0);
         let mut wall = 0.0;
-        for _ in 0..repeats {
-            p += plain(&cfg, server.base_url(), &planned).await;
+        let mut ratios = Vec::new();
+        for r in 0..repeats {
+            // Alternate which side goes first, so neither always meets a warmer server.
+            let mut pr = 0.0;
+            if r % 2 == 1 {
+                pr = plain(&cfg, server.base_url(), &planned).await;
+            }
             let t = Instant::now();
-            s += synthcti(&cfg, &planned).await;
+            let sr = synthcti(&cfg, &planned).await;
             wall += t.elapsed().as_secs_f64();
+            if r % 2 == 0 {
+                pr = plain(&cfg, server.base_url(), &planned).await;
+            }
+            ratios.push(format!("{:.2}", sr / pr));
+            (p, s) = (p + pr, s + sr);
         }
         let (p, s) = (p / repeats as f64, s / repeats as f64);
         println!(
-            "| {slots} | {p:.1} | {s:.1} | {:.3} | {:.1} |",
+            "| {slots} | {p:.1} | {s:.1} | {:.3} (pairs: {}) | {:.1} |",
             s / p,
+            ratios.join(", "),
             wall / repeats as f64
         );
         server.stop();

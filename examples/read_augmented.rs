@@ -2,7 +2,7 @@
 //! origin, and for each new row where it came from (cluster, the originals shown, filter
 //! scores, the LLM request).
 //!
-//! `cargo run --example read_augmented -- out/tram-augmented/augmented.jsonl`
+//! `cargo run --example read_augmented -- out/tram/augmented.jsonl`
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -22,7 +22,7 @@ struct Row {
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
         .nth(1)
-        .unwrap_or("out/tram-augmented/augmented.jsonl".into());
+        .unwrap_or("out/tram/augmented.jsonl".into());
     let file = std::fs::File::open(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
     let mut per_origin: BTreeMap<String, usize> = BTreeMap::new();
     let mut shown = 0;
