@@ -268,6 +268,14 @@ fn check_previous_run(cfg: &ValidConfig, opts: &AugmentOptions) -> Result<(), Pi
     Ok(())
 }
 
+/// The output directory's lock for the run (none on a dry run, which writes nothing).
+fn lock_output(opts: &AugmentOptions) -> Result<Option<DirLock>, PipelineError> {
+    match opts.dry_run {
+        true => Ok(None),
+        false => Ok(Some(DirLock::acquire(&opts.output_dir)?)),
+    }
+}
+
 /// Reads `input`, augments it and writes the output directory, holding the directory's lock
 /// throughout. Returns the report; an incomplete run (see [`RunReport::outcome`]) still
 /// writes its rows and report.
@@ -277,10 +285,7 @@ pub async fn augment(
     opts: &AugmentOptions,
     embed: &EmbedService,
 ) -> Result<RunReport, PipelineError> {
-    let _lock = match opts.dry_run {
-        true => None,
-        false => Some(DirLock::acquire(&opts.output_dir)?),
-    };
+    let _lock = lock_output(opts)?;
     if !opts.dry_run {
         check_previous_run(cfg, opts)?;
     }
@@ -353,10 +358,7 @@ pub async fn augment_samples(
     opts: &AugmentOptions,
     embed: &EmbedService,
 ) -> Result<Augmented, PipelineError> {
-    let _lock = match opts.dry_run {
-        true => None,
-        false => Some(DirLock::acquire(&opts.output_dir)?),
-    };
+    let _lock = lock_output(opts)?;
     augment_unlocked(samples, input, cfg, opts, embed).await
 }
 
