@@ -167,7 +167,7 @@ fn samples(rows: &[(String, String)]) -> Vec<Sample> {
         .map(|(id, (text, label))| Sample {
             id,
             text: text.clone(),
-            label: label.clone(),
+            label: label.as_str().into(),
             group: None,
             origin: Origin::Original,
         })
@@ -207,7 +207,7 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn accuracy(pred: &[String], truth: &[(String, String)]) -> f64 {
+fn accuracy(pred: &[synthcti::technique::TechniqueId], truth: &[(String, String)]) -> f64 {
     let hits = pred.iter().zip(truth).filter(|(p, t)| **p == t.1).count();
     hits as f64 / truth.len().max(1) as f64
 }

@@ -36,7 +36,7 @@ fn load() -> Vec<Sample> {
         .map(|(id, r)| Sample {
             id,
             text: r.text,
-            label: r.label,
+            label: r.label.into(),
             group: Some(r.doc_title),
             origin: Origin::Original,
         })

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::technique::TechniqueId;
+
 const BUNDLED_TECHNIQUES: &str = include_str!("../data/attack_techniques.csv");
 const BUNDLED_REVOKED: &str = include_str!("../data/attack_revoked.csv");
 const BUNDLED_PROCEDURES: &str = include_str!("../data/attack_procedures.csv");
@@ -18,7 +20,7 @@ const BUNDLED_PROCEDURES: &str = include_str!("../data/attack_procedures.csv");
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -42,7 +44,7 @@ pub enum CatalogError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Technique {
     /// Id such as `T1003` or `T1003.001`.
-    pub id: String,
+    pub id: TechniqueId,
     /// Name, e.g. `OS Credential Dumping`.
     pub name: String,
     /// Tactics (kill-chain phases), e.g. `credential-access`.
@@ -59,7 +61,7 @@ pub enum Resolution {
     /// An active technique.
     Active,
     /// A revoked id with its active replacement.
-    Remapped(String),
+    Remapped(TechniqueId),
     /// A deprecated id with no replacement.
     Deprecated,
     /// Not an ATT&CK Enterprise id at all.
@@ -69,8 +71,8 @@ pub enum Resolution {
 /// The technique catalog and the revoked/deprecated map.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    techniques: BTreeMap<String, Technique>,
-    replaced: HashMap<String, Option<String>>,
+    techniques: BTreeMap<TechniqueId, Technique>,
+    replaced: HashMap<TechniqueId, Option<TechniqueId>>,
 }
 
 #[derive(Deserialize)]
@@ -154,7 +156,7 @@ impl Catalog {
             .into_iter()
             .map(|r| {
                 let t = Technique {
-                    id: r.id.trim().to_string(),
+                    id: r.id.trim().into(),
                     name: r.name.trim().to_string(),
                     tactics: r
                         .tactics
@@ -173,8 +175,8 @@ impl Catalog {
             .map(|r| {
                 let to = r.replaced_by.trim();
                 (
-                    r.id.trim().to_string(),
-                    (!to.is_empty()).then(|| to.to_string()),
+                    TechniqueId::from(r.id.trim()),
+                    (!to.is_empty()).then(|| TechniqueId::from(to)),
                 )
             })
             .collect();
@@ -222,56 +224,10 @@ impl Catalog {
     }
 }
 
-/// Normalises a technique id as written in datasets: trims, upper-cases, and checks the
-/// `T####` / `T####.###` shape. Returns `None` when it is not an ATT&CK technique id.
-pub fn normalize_technique_id(raw: &str) -> Option<String> {
-    let id = raw.trim().to_ascii_uppercase();
-    let bytes = id.as_bytes();
-    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    let ok = match bytes {
-        [b'T', rest @ ..] if rest.len() == 4 => digits(rest),
-        [b'T', rest @ ..] if rest.len() == 8 => {
-            digits(&rest[..4]) && rest[4] == b'.' && digits(&rest[5..])
-        }
-        _ => false,
-    };
-    ok.then_some(id)
-}
-
-/// Finds every ATT&CK technique id mentioned in `text` (e.g. `T1059` or `T1059.001`).
-pub fn technique_ids_in(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        if boundary && bytes[i] == b'T' && i + 5 <= bytes.len() {
-            let four = &bytes[i + 1..i + 5];
-            if four.iter().all(u8::is_ascii_digit) {
-                let mut end = i + 5;
-                if end + 4 <= bytes.len()
-                    && bytes[end] == b'.'
-                    && bytes[end + 1..end + 4].iter().all(u8::is_ascii_digit)
-                {
-                    end += 4;
-                }
-                let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
-                if after_ok {
-                    out.push(text[i..end].to_string());
-                    i = end;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
 /// Real ATT&CK procedure examples ("APT29 has used …"), grouped by technique id.
 #[derive(Debug, Clone, Default)]
 pub struct Procedures {
-    by_technique: HashMap<String, Vec<String>>,
+    by_technique: HashMap<TechniqueId, Vec<String>>,
 }
 
 impl Procedures {
@@ -294,12 +250,12 @@ impl Procedures {
     }
 
     fn parse(reader: impl Read, path: &Path) -> Result<Self, CatalogError> {
-        let mut by_technique: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_technique: HashMap<TechniqueId, Vec<String>> = HashMap::new();
         for r in read_records::<ProcedureRecord>(reader, path)? {
             let text = r.text.trim();
             if !text.is_empty() {
                 by_technique
-                    .entry(r.technique_id.trim().to_string())
+                    .entry(TechniqueId::from(r.technique_id.trim()))
                     .or_default()
                     .push(text.to_string());
             }
@@ -348,26 +304,5 @@ mod tests {
         assert_eq!(p.len(), 16_017);
         assert!(p.of("T1012").len() >= 100);
         assert!(p.of("T0000").is_empty());
-    }
-
-    #[test]
-    fn ids_are_normalised() {
-        assert_eq!(
-            normalize_technique_id(" t1003.001 "),
-            Some("T1003.001".into())
-        );
-        assert_eq!(normalize_technique_id("T1003"), Some("T1003".into()));
-        assert_eq!(normalize_technique_id("T100"), None);
-        assert_eq!(normalize_technique_id("T1003.01"), None);
-        assert_eq!(normalize_technique_id("credential dumping"), None);
-    }
-
-    #[test]
-    fn ids_are_found_in_text() {
-        assert_eq!(
-            technique_ids_in("Uses T1059.001 and T1003, not XT1000 or T12345."),
-            vec!["T1059.001", "T1003"]
-        );
-        assert!(technique_ids_in("no ids here").is_empty());
     }
 }

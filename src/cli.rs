@@ -15,7 +15,7 @@ use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
 use crate::eval::leak::LeakPolicy;
 use crate::eval::probe::{ProbeConfig, ProbeFeatures};
 use crate::eval::report::{folds_csv, markdown, write_results};
-use crate::eval::sweep::{SweepConfig, TargetRule, run_sweep};
+use crate::eval::sweep::{SweepConfig, run_sweep};
 use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
@@ -169,9 +169,10 @@ pub struct EvalArgs {
     /// Classes with at most this many training rows count as rare.
     #[arg(long, default_value_t = 30)]
     pub rare_threshold: usize,
-    /// Per-label target the deficit is measured to: `median`, `max`, or a number of rows.
-    #[arg(long, default_value = "median", value_parser = target_rule)]
-    pub target: TargetRule,
+    /// Per-label target the deficit is measured to: `median`, `max`, a number of rows, or any
+    /// augment target (`to-count:N`, `ratio:R`, `absolute:N`).
+    #[arg(long, default_value = "median", value_parser = eval_target)]
+    pub target: Target,
     /// Keep test rows that have an exact copy in the training part.
     #[arg(long)]
     pub keep_test_duplicates: bool,
@@ -467,16 +468,12 @@ fn one_line(text: &str) -> String {
     crate::text::sanitize(text)
 }
 
-/// `median`, `max` or a number of rows → the eval target.
-fn target_rule(s: &str) -> Result<TargetRule, String> {
-    Ok(match s {
-        "median" => TargetRule::Median,
-        "max" => TargetRule::Max,
-        n => TargetRule::Fixed(
-            n.parse()
-                .map_err(|_| format!("{n:?}: expected median, max or a number of rows"))?,
-        ),
-    })
+/// The eval target: any [`Target`], or a bare number of rows (= `to-count:N`).
+fn eval_target(s: &str) -> Result<Target, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) => format!("to-count:{n}").parse(),
+        Err(_) => s.parse(),
+    }
 }
 
 /// The sweep settings of `synthcti eval` (`cfg`: the checked run config).

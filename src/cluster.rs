@@ -5,6 +5,7 @@
 //! cluster yields its centroid, members, the sentences nearest the centroid and a few diverse
 //! members (far from the centroid, but not outliers): the context of a prompt.
 
+use crate::technique::TechniqueId;
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
@@ -51,7 +52,7 @@ pub enum ClusterError {
     #[error("KMeans failed for {technique}: {message}")]
     KMeans {
         /// The technique.
-        technique: String,
+        technique: TechniqueId,
         /// linfa's message.
         message: String,
     },
@@ -98,7 +99,7 @@ pub struct Cluster {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TechniqueClusters {
     /// Technique id.
-    pub technique: String,
+    pub technique: TechniqueId,
     /// Number of sentences clustered.
     pub size: usize,
     /// Mean silhouette of the chosen k (`None` for a single cluster).
@@ -181,7 +182,7 @@ fn kmeans(
         .tolerance(1e-4)
         .fit(&data)
         .map_err(|e| ClusterError::KMeans {
-            technique: technique.to_string(),
+            technique: technique.into(),
             message: e.to_string(),
         })?;
     Ok(model.predict(x).to_vec())
@@ -234,7 +235,7 @@ pub fn cluster_technique(
         c.index = i;
     }
     Ok(TechniqueClusters {
-        technique: technique.to_string(),
+        technique: technique.into(),
         size: n,
         silhouette,
         clusters,

@@ -2,7 +2,6 @@
 //! resolved configuration is recorded in every run's report.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,12 +11,13 @@ use crate::embed::EmbedConfig;
 use crate::filter::FilterParams;
 use crate::llm::{LlmConfig, LocalServerConfig};
 use crate::stats::UnderPolicy;
+pub use crate::target::Target;
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -26,7 +26,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML is invalid or has unknown keys.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Toml {
         /// The file.
         path: String,
@@ -49,12 +49,6 @@ pub enum ConfigError {
 
 /// Largest configuration file read, in bytes.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// Most rows `absolute:N` may add per technique.
-pub const MAX_ABSOLUTE_TARGET: usize = 10_000;
-
-/// Largest `ratio:R`.
-pub const MAX_RATIO_TARGET: f64 = 100.0;
 
 /// Largest `generate.overask` and `generate.max_requests_factor`.
 pub const MAX_FACTOR: f64 = 100.0;
@@ -89,70 +83,6 @@ impl Source {
     /// Whether procedure examples are added as rows.
     pub fn uses_procedures(self) -> bool {
         matches!(self, Source::Procedures | Source::Both)
-    }
-}
-
-/// How many rows to add per under-represented technique.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Target {
-    /// Up to the median count over all techniques (default).
-    #[default]
-    ToMedian,
-    /// Up to the largest count.
-    ToMax,
-    /// R × the technique's original count.
-    Ratio(f64),
-    /// N new rows per technique.
-    Absolute(usize),
-}
-
-impl FromStr for Target {
-    type Err = String;
-    /// Parses `to-median`, `to-max`, `ratio:R` or `absolute:N`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad =
-            || format!("invalid target {s:?}: expected to-median, to-max, ratio:R or absolute:N");
-        match s.split_once(':') {
-            None if s == "to-median" => Ok(Self::ToMedian),
-            None if s == "to-max" => Ok(Self::ToMax),
-            Some(("ratio", r)) => match r.trim().parse::<f64>() {
-                Ok(r) if (0.0..=MAX_RATIO_TARGET).contains(&r) => Ok(Self::Ratio(r)),
-                _ => Err(bad()),
-            },
-            Some(("absolute", n)) => match n.trim().parse() {
-                Ok(n) if n <= MAX_ABSOLUTE_TARGET => Ok(Self::Absolute(n)),
-                Ok(_) => Err(format!(
-                    "invalid target {s:?}: at most absolute:{MAX_ABSOLUTE_TARGET}"
-                )),
-                Err(_) => Err(bad()),
-            },
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ToMedian => write!(f, "to-median"),
-            Self::ToMax => write!(f, "to-max"),
-            Self::Ratio(r) => write!(f, "ratio:{r}"),
-            Self::Absolute(n) => write!(f, "absolute:{n}"),
-        }
-    }
-}
-
-impl TryFrom<String> for Target {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Target> for String {
-    fn from(t: Target) -> String {
-        t.to_string()
     }
 }
 
@@ -339,15 +269,9 @@ impl Config {
         ] {
             in_range(name, v, 1.0, MAX_FACTOR)?;
         }
-        match g.target {
-            Target::Absolute(n) if n > MAX_ABSOLUTE_TARGET => {
-                return invalid(format!(
-                    "generate.target absolute:{n} is more than absolute:{MAX_ABSOLUTE_TARGET}"
-                ));
-            }
-            Target::Ratio(r) => in_range("generate.target ratio", r, 0.0, MAX_RATIO_TARGET)?,
-            _ => {}
-        }
+        g.target
+            .check()
+            .map_err(|e| ConfigError::Invalid(format!("generate.target: {e}")))?;
         if let Some(n) = g.sentences_per_request {
             count_in_range("generate.sentences_per_request", n, 1)?;
         }
@@ -474,18 +398,6 @@ fn count_in_range(name: &str, value: usize, lo: usize) -> Result<(), ConfigError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_parse_and_print() {
-        for s in ["to-median", "to-max", "ratio:0.5", "absolute:20"] {
-            assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
-        }
-        assert!("ratio:-1".parse::<Target>().is_err());
-        assert!("ratio:1e300".parse::<Target>().is_err());
-        assert!("absolute:100001".parse::<Target>().is_err());
-        assert!("absolute:18446744073709551616".parse::<Target>().is_err());
-        assert!("half".parse::<Target>().is_err());
-    }
 
     #[test]
     fn default_round_trips_through_toml() {

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Resolution, normalize_technique_id};
+use crate::catalog::{Catalog, Resolution};
+use crate::technique::TechniqueId;
 use crate::text::{clip, clip_json};
 
 /// Where a row comes from.
@@ -47,7 +48,7 @@ pub struct Sample {
     /// The sentence.
     pub text: String,
     /// ATT&CK technique id after catalog remapping, e.g. `T1003.001`.
-    pub label: String,
+    pub label: TechniqueId,
     /// The report/document the sentence came from (used for leak-free splits).
     pub group: Option<String>,
     /// Where the row comes from.
@@ -154,7 +155,7 @@ impl Default for ReadOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file cannot be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -423,9 +424,9 @@ pub struct Columns {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LabelReport {
     /// `(from, to) → rows` for revoked ids mapped to their replacement.
-    pub remapped: BTreeMap<String, (String, usize)>,
+    pub remapped: BTreeMap<TechniqueId, (TechniqueId, usize)>,
     /// Unknown or deprecated ids → rows (kept with a warning, or dropped).
-    pub unknown: BTreeMap<String, usize>,
+    pub unknown: BTreeMap<TechniqueId, usize>,
     /// Rows dropped because of unknown labels.
     pub dropped_rows: usize,
 }
@@ -647,7 +648,7 @@ pub fn read_dataset(
     let mut lines = Vec::with_capacity(rows.len());
     let mut keep = Vec::with_capacity(rows.len());
     for (id, r) in rows.into_iter().enumerate() {
-        let label = normalize_technique_id(&r.label).ok_or_else(|| {
+        let label = TechniqueId::parse(&r.label).ok_or_else(|| {
             invalid(
                 path,
                 Location::Line(r.line),

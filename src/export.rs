@@ -36,6 +36,7 @@ use serde::Serialize;
 use crate::data::{Origin, Sample};
 use crate::eval::split::assign_parts;
 use crate::output::write_atomic;
+use crate::technique::TechniqueId;
 use crate::text::{clean, csv_cell};
 
 /// Errors of the export.
@@ -45,10 +46,10 @@ pub enum ExportError {
     #[error("invalid export configuration: {0}")]
     Config(String),
     /// The data cannot be split as asked.
-    #[error("cannot split the dataset: {0}")]
-    Split(String),
+    #[error("cannot split the dataset")]
+    Split(#[source] crate::eval::EvalError),
     /// Writing a file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file being written.
         path: PathBuf,
@@ -153,7 +154,7 @@ pub struct ExportSummary {
     /// Added rows dropped because their group went to validation or test.
     pub dropped_added_rows: usize,
     /// Labels without an entry in the names map (the chat answer is then the id alone).
-    pub unnamed_labels: Vec<String>,
+    pub unnamed_labels: Vec<TechniqueId>,
     /// The files written.
     pub files: Vec<PathBuf>,
 }
@@ -171,7 +172,7 @@ pub fn assign_splits(
         .filter(|s| s.origin == Origin::Original)
         .collect();
     let parts = assign_parts(originals.iter().copied(), &config.fractions, config.seed)
-        .map_err(|e| ExportError::Split(e.to_string()))?;
+        .map_err(ExportError::Split)?;
     let mut held_out_groups: HashSet<&str> = HashSet::new();
     for (s, &p) in originals.iter().zip(&parts) {
         if let (true, Some(g)) = (p != 0, s.group.as_deref()) {
@@ -242,7 +243,7 @@ fn written_text(s: &Sample) -> Cow<'_, str> {
 }
 
 /// The assistant answer for a label: `"<id> <name>"`, or the id alone without a name.
-pub fn answer(label: &str, names: &BTreeMap<String, String>) -> String {
+pub fn answer(label: &str, names: &BTreeMap<TechniqueId, String>) -> String {
     match names.get(label) {
         Some(name) if !name.is_empty() => format!("{label} {name}"),
         _ => label.to_owned(),
@@ -254,7 +255,7 @@ pub fn answer(label: &str, names: &BTreeMap<String, String>) -> String {
 /// Files are written atomically.
 pub fn export_dataset(
     samples: &[Sample],
-    names: &BTreeMap<String, String>,
+    names: &BTreeMap<TechniqueId, String>,
     config: &ExportConfig,
     dir: &Path,
 ) -> Result<ExportSummary, ExportError> {
@@ -345,9 +346,9 @@ pub fn export_dataset(
             *added.entry(*p).or_insert(0) += 1;
         }
     }
-    let unnamed_labels: BTreeSet<String> = rows
+    let unnamed_labels: BTreeSet<TechniqueId> = rows
         .iter()
-        .filter(|(s, _)| names.get(&s.label).is_none_or(String::is_empty))
+        .filter(|(s, _)| names.get(s.label.as_str()).is_none_or(String::is_empty))
         .map(|(s, _)| s.label.clone())
         .collect();
     Ok(ExportSummary {
@@ -372,8 +373,8 @@ mod tests {
 
     #[test]
     fn answer_uses_name_when_known() {
-        let names: BTreeMap<String, String> = [(
-            "T1003.001".to_owned(),
+        let names: BTreeMap<TechniqueId, String> = [(
+            "T1003.001".into(),
             "OS Credential Dumping: LSASS Memory".to_owned(),
         )]
         .into();

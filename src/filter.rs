@@ -11,9 +11,10 @@ use std::collections::HashSet;
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::technique_ids_in;
 use crate::data::normalize_text;
 use crate::nearcopy::ContainmentIndex;
+use crate::technique::TechniqueId;
+use crate::technique::technique_ids_in;
 
 /// Filter thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,37 +144,7 @@ pub struct Scores {
     /// Own-centroid cosine minus the best other technique's.
     pub margin: f32,
     /// The technique whose centroid is nearest after the own one.
-    pub nearest_other_technique: String,
-}
-
-/// Whitespace folded, list markers and wrapping quotes removed.
-pub fn normalize_sentence(raw: &str) -> String {
-    let mut s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    loop {
-        let before = s.len();
-        let t = s.trim_start_matches(['-', '*', '•', '>', ' ']);
-        let t = match t.find(['.', ')']) {
-            Some(i) if i > 0 && i <= 3 && t[..i].chars().all(|c| c.is_ascii_digit()) => {
-                t[i + 1..].trim_start()
-            }
-            _ => t,
-        };
-        s = t.to_string();
-        for (open, close) in [('"', '"'), ('“', '”'), ('\'', '\''), ('`', '`')] {
-            if s.len() >= 2 && s.starts_with(open) && s.ends_with(close) {
-                s = s[open.len_utf8()..s.len() - close.len_utf8()]
-                    .trim()
-                    .to_string();
-            }
-        }
-        if s.len() == before {
-            return s;
-        }
-    }
-}
-
-fn same_family(a: &str, b: &str) -> bool {
-    a.split('.').next() == b.split('.').next()
+    pub nearest_other_technique: TechniqueId,
 }
 
 /// Everything the filters compare against, and the rows accepted so far.
@@ -184,7 +155,7 @@ pub struct FilterIndex {
     avoid_texts: HashSet<String>,
     avoid_copies: ContainmentIndex,
     avoid_emb: Array2<f32>,
-    centroid_ids: Vec<String>,
+    centroid_ids: Vec<TechniqueId>,
     centroids: Array2<f32>,
     accepted_texts: HashSet<String>,
     accepted_emb: Vec<Array1<f32>>,
@@ -197,7 +168,7 @@ impl FilterIndex {
         params: FilterParams,
         originals: (&[&str], Array2<f32>),
         avoid: (&[&str], Array2<f32>),
-        centroids: Vec<(String, Array1<f32>)>,
+        centroids: Vec<(TechniqueId, Array1<f32>)>,
     ) -> Self {
         let dim = originals.1.ncols();
         let avoid_copies = ContainmentIndex::new(avoid.0, params.max_avoid_containment);
@@ -222,7 +193,7 @@ impl FilterIndex {
     /// The checks that need no embedding. Returns the normalised sentence.
     pub fn pre_check(&self, raw: &str, technique: &str) -> Result<String, RejectReason> {
         // Control, bidi and zero-width characters never reach the journal's rows or outputs.
-        let s = normalize_sentence(&crate::text::sanitize(raw));
+        let s = crate::text::strip_markup(&crate::text::sanitize(raw));
         if crate::text::oversize(&s, crate::text::TextLimits::default()).is_some() {
             return Err(RejectReason::Oversize);
         }
@@ -235,7 +206,7 @@ impl FilterIndex {
         }
         if technique_ids_in(&s)
             .iter()
-            .any(|id| !same_family(id, technique))
+            .any(|id| !id.same_family(technique))
         {
             return Err(RejectReason::NamesOtherTechnique);
         }
@@ -311,7 +282,7 @@ impl FilterIndex {
             } else {
                 1.0
             },
-            nearest_other_technique: other_id.to_string(),
+            nearest_other_technique: other_id.into(),
         };
         let p = &self.params;
         let verdict = if near_orig >= p.near_duplicate {
@@ -371,13 +342,6 @@ mod tests {
                 ("T1059".into(), unit([0.0, 1.0, 1.0])),
             ],
         )
-    }
-
-    #[test]
-    fn normalises_markers_and_quotes() {
-        assert_eq!(normalize_sentence("  1. \"It  ran.\" "), "It ran.");
-        assert_eq!(normalize_sentence("- * 'x y'"), "x y");
-        assert_eq!(normalize_sentence("2021 was a year."), "2021 was a year.");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl std::fmt::Display for HeaderField {
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// Reading or appending failed.
-    #[error("journal {path}: {source}")]
+    #[error("journal {path}")]
     Io {
         /// The journal file.
         path: PathBuf,

@@ -25,10 +25,13 @@ pub mod pipeline;
 pub mod prompt;
 pub mod report;
 pub mod stats;
+pub mod target;
+pub mod technique;
 pub mod text;
 
-/// An error and its causes on one line, `outer: inner: ...` (causes already quoted by the
-/// outer message are not repeated).
+/// An error and its causes on one line, `outer: inner: ...`. synthcti's own errors never
+/// quote their source in their message; a cause that a third-party error already quotes
+/// is not repeated.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -27,23 +27,6 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     2
 }
 
-/// The error and each of its causes once: a cause already quoted by the message before it
-/// (library errors name their source in their own message) is not repeated.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let part = cause.to_string();
-        if text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -67,7 +50,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            eprintln!("error: {}", synthcti::error_chain(e.as_ref()));
             ExitCode::from(exit_code(&e))
         }
     }

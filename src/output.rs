@@ -18,7 +18,7 @@ use crate::text::{clean, csv_cell};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// Writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -172,7 +172,7 @@ pub fn native_bytes(
             for r in new_rows {
                 let mut o = serde_json::Map::new();
                 o.insert(ds.columns.text.clone(), json!(clean(&r.sample.text)));
-                o.insert(ds.columns.label.clone(), json!(r.sample.label));
+                o.insert(ds.columns.label.clone(), json!(r.sample.label.as_str()));
                 if let Some(g) = &ds.columns.group {
                     o.insert(g.clone(), json!(new_row_group(r.sample.origin)));
                 }

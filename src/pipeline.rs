@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use ndarray::{Array1, Array2, Axis};
 
-use crate::catalog::{Catalog, Procedures, Resolution, normalize_technique_id};
+use crate::catalog::{Catalog, Procedures, Resolution};
 use crate::cluster::{ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
 use crate::config::{ConfigError, ValidConfig};
 use crate::data::{DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, EmbedService};
 use crate::filter::FilterIndex;
-use crate::generate::plan::{cluster_jobs, rows_to_add};
+use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
 use crate::generate::{Acceptor, ClusterJob, LlmRun, RejectedRow, StageInput, llm_stage};
 use crate::journal::{DirLock, JournalError, sync_dir};
@@ -25,6 +25,7 @@ use crate::output::{NewRow, OutputError, jsonl_bytes, jsonl_of, native_bytes, wr
 use crate::prompt::PromptError;
 use crate::report::{RunOutcome, RunReport, Stage, StageTimings};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, under_represented};
+use crate::technique::TechniqueId;
 
 /// Any stage's error.
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +60,12 @@ pub enum PipelineError {
         /// The input file.
         path: PathBuf,
         /// The id asked for.
-        technique: String,
+        technique: TechniqueId,
         /// A few ids that exist.
         known: String,
     },
     /// Could not create the output directory.
-    #[error("{path}: {source}")]
+    #[error("cannot create the output directory {path}")]
     OutputDir {
         /// The directory.
         path: PathBuf,
@@ -97,7 +98,7 @@ pub struct Prepared {
     /// One L2-normalised embedding row per sample.
     pub embeddings: Array2<f32>,
     /// Centroid of every technique in the data.
-    pub centroids: Vec<(String, Array1<f32>)>,
+    pub centroids: Vec<(TechniqueId, Array1<f32>)>,
     /// Clusters of the selected techniques, rarest first.
     pub clusters: Vec<TechniqueClusters>,
     /// Wall seconds per stage.
@@ -141,16 +142,16 @@ fn select_techniques(
     only: &[String],
     input: &Path,
     catalog: &Catalog,
-) -> Result<Vec<String>, PipelineError> {
+) -> Result<Vec<TechniqueId>, PipelineError> {
     let counts = label_counts(samples);
     if only.is_empty() {
         let (mut under, _) = under_represented(&counts, cfg.policy);
         under.sort_by(|a, b| counts[a].cmp(&counts[b]).then(a.cmp(b)));
         return Ok(under);
     }
-    let mut wanted: Vec<String> = Vec::new();
+    let mut wanted: Vec<TechniqueId> = Vec::new();
     for raw in only {
-        let id = normalize_technique_id(raw).unwrap_or_else(|| raw.trim().to_string());
+        let id = TechniqueId::parse(raw).unwrap_or_else(|| raw.trim().into());
         let id = match catalog.resolve(&id) {
             Resolution::Remapped(to) => to,
             _ => id,
@@ -189,21 +190,21 @@ pub async fn prepare(
     stage_seconds.insert(Stage::Embed, t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let mut rows_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut rows_of: BTreeMap<&TechniqueId, Vec<usize>> = BTreeMap::new();
     for (i, s) in samples.iter().enumerate() {
-        rows_of.entry(s.label.as_str()).or_default().push(i);
+        rows_of.entry(&s.label).or_default().push(i);
     }
     let centroids = rows_of
         .iter()
         .map(|(id, rows)| {
             let mean = normalized_mean(embeddings.select(Axis(0), rows).view());
-            (id.to_string(), mean)
+            ((*id).clone(), mean)
         })
         .collect();
     let clusters = selected
         .iter()
         .map(|id| {
-            let rows = &rows_of[id.as_str()];
+            let rows = &rows_of[id];
             let x = embeddings.select(Axis(0), rows);
             cluster_technique(id, rows, x.view(), &cfg.cluster, cfg.seed)
         })
@@ -231,7 +232,7 @@ pub struct AugmentOptions {
     /// Sentences that new rows must not duplicate, exactly or nearly (e.g. a test split).
     pub avoid: Vec<String>,
     /// Rows to add per technique, overriding the configured target and selection.
-    pub targets: Option<BTreeMap<String, usize>>,
+    pub targets: Option<BTreeMap<TechniqueId, usize>>,
     /// The configuration file given, recorded in the report.
     pub config_file: Option<PathBuf>,
     /// Show progress bars.
@@ -397,17 +398,17 @@ async fn augment_unlocked(
         Some(t) => t
             .iter()
             .filter(|&(_, &n)| n > 0)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect(),
         None => cfg.generate.techniques.clone(),
     };
     let prep = prepare(samples, input, cfg, &only, embed).await?;
     let mut stage_seconds = prep.stage_seconds.clone();
     let counts = label_counts(samples);
-    let selected: Vec<String> = prep.clusters.iter().map(|c| c.technique.clone()).collect();
+    let selected: Vec<TechniqueId> = prep.clusters.iter().map(|c| c.technique.clone()).collect();
     let to_add = match &opts.targets {
         Some(t) => t.clone(),
-        None => rows_to_add(&counts, &selected, cfg.generate.target),
+        None => cfg.generate.target.rows_to_add(&counts, &selected),
     };
 
     // Avoid list (e.g. a test split).

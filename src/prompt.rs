@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{FileProblem, read_regular};
 use crate::llm::{ChatMessage, Role};
+use crate::technique::TechniqueId;
 
 /// Largest template file read, in bytes.
 pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
@@ -37,9 +38,7 @@ pub const BUNDLED: &[(&str, &str)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     /// Neither a bundled name nor a readable file.
-    #[error(
-        "prompt template {name:?}: not a bundled template ({bundled}) and not a readable file: {source}"
-    )]
+    #[error("prompt template {name:?}: not a bundled template ({bundled}) and not a readable file")]
     NotFound {
         /// What was asked for.
         name: String,
@@ -50,7 +49,7 @@ pub enum PromptError {
         source: std::io::Error,
     },
     /// minijinja could not compile or render it.
-    #[error("prompt template {name}: {source}")]
+    #[error("prompt template {name}")]
     Render {
         /// Template name.
         name: String,
@@ -99,7 +98,7 @@ pub struct PromptContext {
 #[derive(Debug, Clone, Serialize)]
 pub struct TechniqueContext {
     /// Id, e.g. `T1003`.
-    pub id: String,
+    pub id: TechniqueId,
     /// Name.
     pub name: String,
     /// Tactics.

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::generate::Rejection;
+use crate::technique::TechniqueId;
 
 /// A stage of `augment`, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -51,7 +52,7 @@ pub type StageTimings = BTreeMap<Stage, f64>;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TechniqueReport {
     /// Technique id.
-    pub id: String,
+    pub id: TechniqueId,
     /// Catalog name.
     pub name: String,
     /// Rows in the input.
@@ -391,9 +392,9 @@ pub struct RunReport {
     /// Wall seconds of the whole run.
     pub wall_seconds: f64,
     /// Dry run: requests of the first round per technique.
-    pub planned_requests: BTreeMap<String, usize>,
+    pub planned_requests: BTreeMap<TechniqueId, usize>,
     /// Dry run: most requests per technique (the attempt budget).
-    pub request_budget: BTreeMap<String, usize>,
+    pub request_budget: BTreeMap<TechniqueId, usize>,
     /// Dry run: estimated prompt + completion tokens.
     pub estimated_tokens: u64,
     /// Dry run: estimated cost.

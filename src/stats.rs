@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::data::{Dataset, LabelReport, Quality, Sample};
+use crate::technique::TechniqueId;
 
 /// Which techniques count as under-represented.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ pub fn quantile(counts: &[usize], q: f64) -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TechniqueCount {
     /// Technique id.
-    pub id: String,
+    pub id: TechniqueId,
     /// Catalog name.
     pub name: String,
     /// Rows with this label.
@@ -118,7 +119,7 @@ impl DatasetStats {
 }
 
 /// Counts rows per label.
-pub fn label_counts(samples: &[Sample]) -> BTreeMap<String, usize> {
+pub fn label_counts(samples: &[Sample]) -> BTreeMap<TechniqueId, usize> {
     let mut m = BTreeMap::new();
     for s in samples {
         *m.entry(s.label.clone()).or_default() += 1;
@@ -128,9 +129,9 @@ pub fn label_counts(samples: &[Sample]) -> BTreeMap<String, usize> {
 
 /// Which labels a policy marks under-represented, and the threshold it resolved to.
 pub fn under_represented(
-    counts: &BTreeMap<String, usize>,
+    counts: &BTreeMap<TechniqueId, usize>,
     policy: UnderPolicy,
-) -> (Vec<String>, f64) {
+) -> (Vec<TechniqueId>, f64) {
     let values: Vec<usize> = counts.values().copied().collect();
     let (threshold, inclusive) = match policy {
         UnderPolicy::BelowMedian => (median(&values), false),
@@ -253,9 +254,9 @@ mod tests {
 
     #[test]
     fn policies_choose_labels() {
-        let counts: BTreeMap<String, usize> = [("a", 1), ("b", 5), ("c", 10), ("d", 100)]
+        let counts: BTreeMap<TechniqueId, usize> = [("a", 1), ("b", 5), ("c", 10), ("d", 100)]
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(k, v)| (k.into(), v))
             .collect();
         assert_eq!(
             under_represented(&counts, UnderPolicy::BelowMedian).0,

@@ -120,6 +120,121 @@ pub fn clean(text: &str) -> String {
     }
 }
 
+/// A sentence without its Markdown dressing: bold/italic wrappers, list markers (`1.`,
+/// `2)`, `(3)`, `Sentence 4:`, `-`, `*`, `•`, `>` …) and surrounding quotes, stripped
+/// repeatedly. The one cleaner of LLM lines and candidate sentences; apply [`sanitize`]
+/// first for control characters and whitespace.
+pub fn strip_markup(raw: &str) -> String {
+    let mut s = raw.trim().to_string();
+    loop {
+        let mut next = strip_bold(&s).to_string();
+        if let Some(rest) = strip_list_marker(&next) {
+            next = rest.to_string();
+        }
+        next = strip_quotes(&next).trim().to_string();
+        if next == s {
+            return s;
+        }
+        s = next;
+    }
+}
+
+/// `s` without one level of `**…**` / `__…__` wrapping.
+pub fn strip_bold(s: &str) -> &str {
+    let mut s = s.trim();
+    for w in ["**", "__"] {
+        if let Some(inner) = s.strip_prefix(w).and_then(|r| r.strip_suffix(w)) {
+            s = inner.trim();
+        }
+    }
+    // "**1.** text" -> "1. text" is handled by the marker stripper seeing "**1.**".
+    s
+}
+
+/// The text after a list marker (`1.`, `2)`, `(3)`, `4:`, `Sentence 5:`, `-`, `*`, `•`, `+`,
+/// `–`, `·`), or `None` when the line has no marker.
+pub fn strip_list_marker(line: &str) -> Option<&str> {
+    let s = line.trim_start();
+    // Bullets.
+    for bullet in ['-', '*', '•', '+', '–', '—', '·', '▪', '‣', '>'] {
+        if let Some(rest) = s.strip_prefix(bullet)
+            && (rest.starts_with(char::is_whitespace) || rest.is_empty())
+        {
+            return Some(rest.trim_start());
+        }
+    }
+    // "Sentence 3:" / "Example 3." labels.
+    let mut t = s;
+    for label in ["sentence", "example"] {
+        if s.get(..label.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(label))
+        {
+            t = s[label.len()..].trim_start();
+            break;
+        }
+    }
+    // "(3)" form.
+    if let Some(rest) = t.strip_prefix('(') {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if (1..=3).contains(&digits)
+            && let Some(after) = rest[digits..].strip_prefix(')')
+        {
+            return Some(after.trim_start());
+        }
+        return None;
+    }
+    // "3." / "3)" / "3:" / "3 -" forms, optionally wrapped in ** (e.g. "**3.**").
+    let t2 = t.strip_prefix("**").unwrap_or(t);
+    let digits = t2.chars().take_while(char::is_ascii_digit).count();
+    if !(1..=3).contains(&digits) {
+        return None;
+    }
+    let after = &t2[digits..];
+    let after = after.strip_prefix("**").unwrap_or(after);
+    for sep in [".", ")", ":", " -", " –"] {
+        if let Some(rest) = after.strip_prefix(sep) {
+            let rest = rest.strip_prefix("**").unwrap_or(rest);
+            if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+                return Some(rest.trim_start());
+            }
+        }
+    }
+    None
+}
+
+/// Remove one pair of surrounding quotes; `"A sentence".` keeps its full stop.
+fn strip_quotes(s: &str) -> String {
+    const PAIRS: &[(char, char)] = &[
+        ('"', '"'),
+        ('\'', '\''),
+        ('“', '”'),
+        ('„', '“'),
+        ('‘', '’'),
+        ('«', '»'),
+        ('`', '`'),
+    ];
+    let s = s.trim();
+    for &(open, close) in PAIRS {
+        let Some(rest) = s.strip_prefix(open) else {
+            continue;
+        };
+        if let Some(inner) = rest.strip_suffix(close) {
+            return inner.to_string();
+        }
+        // A quoted sentence followed by its full stop.
+        if let Some(inner) = rest.strip_suffix('.').and_then(|r| r.strip_suffix(close))
+            && !inner.contains(close)
+        {
+            return if inner.ends_with(['.', '!', '?']) {
+                inner.to_string()
+            } else {
+                format!("{inner}.")
+            };
+        }
+    }
+    s.to_string()
+}
+
 /// Length limits of a written sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextLimits {
@@ -181,6 +296,16 @@ pub fn csv_cell<'a>(cell: impl Into<Cow<'a, str>>) -> Cow<'a, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markup_is_stripped() {
+        assert_eq!(strip_markup(&sanitize("  1. \"It  ran.\" ")), "It ran.");
+        assert_eq!(strip_markup("- * 'x y'"), "x y");
+        assert_eq!(strip_markup("> **2)** “Quoted”."), "Quoted.");
+        assert_eq!(strip_markup("Sentence 3: It ran."), "It ran.");
+        assert_eq!(strip_markup("2021 was a year."), "2021 was a year.");
+        assert_eq!(strip_markup("-x stays"), "-x stays");
+    }
 
     #[test]
     fn clip_quotes_escapes_and_cuts() {

@@ -17,12 +17,13 @@ use synthcti::eval::sparse::CsrMatrix;
 use synthcti::eval::split::{SplitConfig, kfold};
 use synthcti::eval::sweep::{SweepConfig, run_sweep};
 use synthcti::eval::tfidf::{Analyzer, TfidfConfig};
+use synthcti::technique::TechniqueId;
 
 fn sample(id: usize, text: &str, label: &str, group: Option<&str>) -> Sample {
     Sample {
         id,
         text: text.to_owned(),
-        label: label.to_owned(),
+        label: label.into(),
         group: group.map(str::to_owned),
         origin: Origin::Original,
     }
@@ -427,12 +428,8 @@ fn tfidf_probe_ignores_weight_zero_rows_entirely() {
 #[test]
 fn baselines_are_seeded_and_exact() {
     let train = separable(5);
-    let wanted: BTreeMap<String, usize> = [
-        ("T1".to_owned(), 12),
-        ("T2".to_owned(), 0),
-        ("T3".to_owned(), 3),
-    ]
-    .into();
+    let wanted: BTreeMap<TechniqueId, usize> =
+        [("T1".into(), 12), ("T2".into(), 0), ("T3".into(), 3)].into();
     let arms: Vec<Box<dyn Augmenter>> = vec![
         Box::new(RandomOversampler),
         Box::new(EdaAugmenter::default()),
@@ -443,7 +440,7 @@ fn baselines_are_seeded_and_exact() {
         let c = arm.augment(&train, &[], &wanted, 12).unwrap();
         assert_eq!(a, b, "{}: same seed, same rows", arm.name());
         assert_ne!(a, c, "{}: another seed, other rows", arm.name());
-        let mut per_label: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_label: BTreeMap<TechniqueId, usize> = BTreeMap::new();
         for row in &a {
             *per_label.entry(row.label.clone()).or_insert(0) += 1;
         }
@@ -489,7 +486,7 @@ impl Augmenter for Cheater {
         &mut self,
         _train: &[Sample],
         avoid: &[Sample],
-        wanted: &BTreeMap<String, usize>,
+        wanted: &BTreeMap<TechniqueId, usize>,
         _seed: u64,
     ) -> Result<Vec<Sample>, EvalError> {
         Ok(avoid

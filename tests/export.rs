@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use proptest::prelude::*;
 use synthcti::data::{Origin, Sample};
 use synthcti::export::{ExportConfig, ExportFormat, Split, assign_splits, export_dataset};
+use synthcti::technique::TechniqueId;
 
 fn row(id: usize, text: String, label: &str, group: Option<String>, origin: Origin) -> Sample {
     Sample {
         id,
         text,
-        label: label.to_owned(),
+        label: label.into(),
         group,
         origin,
     }
@@ -45,14 +46,14 @@ fn dataset() -> Vec<Sample> {
     rows
 }
 
-fn names() -> BTreeMap<String, String> {
+fn names() -> BTreeMap<TechniqueId, String> {
     [
         ("T1003.001", "OS Credential Dumping: LSASS Memory"),
         ("T1059", "Command and Scripting Interpreter"),
         ("T1105", "Ingress Tool Transfer"),
     ]
     .into_iter()
-    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .map(|(a, b)| (a.into(), b.to_owned()))
     .collect()
 }
 

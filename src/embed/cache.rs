@@ -653,7 +653,8 @@ mod tests {
         let err = store
             .append(&[(text_hash("x"), ArrayView1::from(&bad[..]))])
             .expect_err("NaN refused");
-        assert!(err.to_string().contains("NaN"), "{err}");
+        let text = crate::error_chain(&err);
+        assert!(text.contains("NaN"), "{text}");
     }
 
     #[test]

@@ -197,7 +197,7 @@ pub enum EmbedError {
         known: String,
     },
     /// Reading a file failed.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -205,7 +205,7 @@ pub enum EmbedError {
         source: std::io::Error,
     },
     /// fastembed / ONNX Runtime failed to load or run the model.
-    #[error("embedding model `{model}`: {source}")]
+    #[error("embedding model `{model}`")]
     Model {
         /// The model id or name.
         model: String,
@@ -242,7 +242,7 @@ pub enum EmbedError {
         reason: String,
     },
     /// Reading or writing the cache file failed.
-    #[error("embedding cache {}: {source}", path.display())]
+    #[error("embedding cache {}", path.display())]
     Cache {
         /// The cache file or directory.
         path: PathBuf,

@@ -14,6 +14,7 @@ use crate::data::Sample;
 use crate::embed::EmbedService;
 use crate::generate::Rejection;
 use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
+use crate::technique::TechniqueId;
 
 /// An arm that runs the augmentation pipeline on each training fold.
 pub struct PipelineArm {
@@ -71,7 +72,7 @@ impl PipelineArm {
 /// Per label, rows in round-robin order over clusters, so a prefix is spread over every
 /// cluster (the sweep takes nested prefixes for its smaller ratios).
 fn interleave_clusters(rows: Vec<(usize, Sample)>) -> Vec<Sample> {
-    let mut by_label: BTreeMap<String, BTreeMap<usize, Vec<Sample>>> = BTreeMap::new();
+    let mut by_label: BTreeMap<TechniqueId, BTreeMap<usize, Vec<Sample>>> = BTreeMap::new();
     for (cluster, s) in rows {
         by_label
             .entry(s.label.clone())
@@ -106,13 +107,9 @@ impl Augmenter for PipelineArm {
         &mut self,
         train: &[Sample],
         avoid: &[Sample],
-        added_per_label: &BTreeMap<String, usize>,
+        added_per_label: &BTreeMap<TechniqueId, usize>,
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError> {
-        let err = |message: String| EvalError::Augmenter {
-            arm: self.name.clone(),
-            message,
-        };
         let samples: Vec<Sample> = train
             .iter()
             .enumerate()
@@ -134,14 +131,19 @@ impl Augmenter for PipelineArm {
             targets: Some(added_per_label.clone()),
             ..Default::default()
         };
-        std::fs::create_dir_all(&opts.output_dir)
-            .map_err(|e| err(format!("{}: {e}", opts.output_dir.display())))?;
+        std::fs::create_dir_all(&opts.output_dir).map_err(|source| EvalError::Io {
+            path: opts.output_dir.clone(),
+            source,
+        })?;
         let input = PathBuf::from(format!("<training part {key}>"));
         let run = augment_samples(&samples, Path::new(&input), &cfg, &opts, &self.embed);
-        let Augmented { rows, report, .. } = self
-            .runtime
-            .block_on(run)
-            .map_err(|e| err(crate::error_chain(&e)))?;
+        let Augmented { rows, report, .. } =
+            self.runtime
+                .block_on(run)
+                .map_err(|e| EvalError::Pipeline {
+                    arm: self.name.clone(),
+                    source: Box::new(e),
+                })?;
         for (reason, n) in report.rejected {
             *self.rejected.entry(reason).or_default() += n;
         }

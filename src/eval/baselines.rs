@@ -10,6 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::{EvalError, normalize_text};
 use crate::data::{Origin, Sample};
+use crate::technique::TechniqueId;
 
 /// An augmentation arm: adds rows for given labels.
 ///
@@ -31,7 +32,7 @@ pub trait Augmenter: Send {
         &mut self,
         train: &[Sample],
         avoid: &[Sample],
-        added_per_label: &BTreeMap<String, usize>,
+        added_per_label: &BTreeMap<TechniqueId, usize>,
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError>;
 }
@@ -51,7 +52,7 @@ fn label_rng(seed: u64, label: &str) -> Xoshiro256PlusPlus {
 fn pick_sources<'a>(
     arm: &str,
     train: &'a [Sample],
-    wanted: &BTreeMap<String, usize>,
+    wanted: &BTreeMap<TechniqueId, usize>,
     seed: u64,
 ) -> Result<Vec<(Xoshiro256PlusPlus, Vec<&'a Sample>)>, EvalError> {
     let mut out = Vec::new();
@@ -92,7 +93,7 @@ impl Augmenter for RandomOversampler {
         &mut self,
         train: &[Sample],
         _avoid: &[Sample],
-        added_per_label: &BTreeMap<String, usize>,
+        added_per_label: &BTreeMap<TechniqueId, usize>,
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError> {
         Ok(pick_sources(self.name(), train, added_per_label, seed)?
@@ -318,7 +319,7 @@ impl Augmenter for EdaAugmenter {
         &mut self,
         train: &[Sample],
         _avoid: &[Sample],
-        added_per_label: &BTreeMap<String, usize>,
+        added_per_label: &BTreeMap<TechniqueId, usize>,
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError> {
         const TRIES: usize = 16;
@@ -387,7 +388,7 @@ mod tests {
 
     #[test]
     fn missing_label_is_an_error() {
-        let wanted: BTreeMap<String, usize> = [("T1".to_owned(), 2)].into();
+        let wanted: BTreeMap<TechniqueId, usize> = [("T1".into(), 2)].into();
         assert!(RandomOversampler.augment(&[], &[], &wanted, 0).is_err());
         let mut bad = EdaAugmenter {
             config: EdaConfig {

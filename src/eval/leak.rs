@@ -14,6 +14,7 @@ use super::{EvalError, normalize_text};
 use crate::data::Sample;
 use crate::embed::Embedder;
 use crate::nearcopy::ContainmentIndex;
+use crate::technique::TechniqueId;
 
 /// What counts as a copy of a test row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -88,9 +89,7 @@ pub struct LeakCheck {
 }
 
 fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
-    embedder
-        .embed(texts)
-        .map_err(|e| EvalError::Embedding(crate::error_chain(&e)))
+    Ok(embedder.embed(texts)?)
 }
 
 impl LeakCheck {
@@ -156,10 +155,10 @@ impl LeakCheck {
 /// order (at most the requested number) and the leaks met on the way.
 #[derive(Debug, Default)]
 pub struct CleanRows {
-    by_label: BTreeMap<String, Vec<Sample>>,
+    by_label: BTreeMap<TechniqueId, Vec<Sample>>,
     /// Per label, the leaks met before each clean row (cumulative).
-    leaks_before: BTreeMap<String, Vec<LeakCounts>>,
-    leaks_total: BTreeMap<String, LeakCounts>,
+    leaks_before: BTreeMap<TechniqueId, Vec<LeakCounts>>,
+    leaks_total: BTreeMap<TechniqueId, LeakCounts>,
 }
 
 impl CleanRows {
@@ -167,7 +166,7 @@ impl CleanRows {
     /// (labels without a cap are ignored).
     pub fn screen(
         produced: Vec<Sample>,
-        cap: &BTreeMap<String, usize>,
+        cap: &BTreeMap<TechniqueId, usize>,
         check: &LeakCheck,
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
@@ -207,8 +206,8 @@ impl CleanRows {
     /// asked for more clean rows than the arm has (it was screened to the end).
     pub fn prefix(
         &self,
-        take: &BTreeMap<String, usize>,
-        want: &BTreeMap<String, usize>,
+        take: &BTreeMap<TechniqueId, usize>,
+        want: &BTreeMap<TechniqueId, usize>,
     ) -> (Vec<&Sample>, LeakCounts) {
         let mut rows = Vec::new();
         let mut leaks = LeakCounts::default();
@@ -278,15 +277,12 @@ mod tests {
             row("T1", "fourth clean row beyond the cap here"),
             row("T9", "a label without any cap at all here"),
         ];
-        let cap: BTreeMap<String, usize> = [("T1".to_string(), 3)].into();
+        let cap: BTreeMap<TechniqueId, usize> = [("T1".into(), 3)].into();
         let clean = CleanRows::screen(produced, &cap, &check, None).unwrap();
         assert_eq!(clean.available("T1"), 3);
         assert_eq!(clean.available("T9"), 0);
         let take = |k: usize, w: usize| {
-            clean.prefix(
-                &[("T1".to_string(), k)].into(),
-                &[("T1".to_string(), w)].into(),
-            )
+            clean.prefix(&[("T1".into(), k)].into(), &[("T1".into(), w)].into())
         };
         let (rows, leaks) = take(1, 1);
         assert_eq!((rows.len(), leaks.total()), (1, 0));
@@ -300,10 +296,7 @@ mod tests {
         assert_eq!(take(0, 2).1.total(), 0);
         // An arm whose rows are all copies: everything it produced was screened.
         let copies = CleanRows::screen(vec![row("T1", TEST)], &cap, &check, None).unwrap();
-        let (rows, leaks) = copies.prefix(
-            &[("T1".to_string(), 0)].into(),
-            &[("T1".to_string(), 2)].into(),
-        );
+        let (rows, leaks) = copies.prefix(&[("T1".into(), 0)].into(), &[("T1".into(), 2)].into());
         assert_eq!((rows.len(), leaks.exact), (0, 1));
     }
 }

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::EvalError;
+use crate::technique::TechniqueId;
 
 /// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -51,7 +52,7 @@ pub struct Scores {
     /// Number of scored classes counted as rare.
     pub rare_classes: usize,
     /// Scores of every class of the test truth.
-    pub per_class: BTreeMap<String, ClassScores>,
+    pub per_class: BTreeMap<TechniqueId, ClassScores>,
 }
 
 /// Scores predictions against the truth.
@@ -62,7 +63,7 @@ pub struct Scores {
 pub fn score<S: AsRef<str>, P: AsRef<str>>(
     y_true: &[S],
     y_pred: &[P],
-    train_counts: &BTreeMap<String, usize>,
+    train_counts: &BTreeMap<TechniqueId, usize>,
     rare_threshold: usize,
 ) -> Result<Scores, EvalError> {
     if y_true.len() != y_pred.len() || y_true.is_empty() {
@@ -85,7 +86,7 @@ pub fn score<S: AsRef<str>, P: AsRef<str>>(
         }
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let all_classes: BTreeMap<String, ClassScores> = tallies
+    let all_classes: BTreeMap<TechniqueId, ClassScores> = tallies
         .iter()
         .map(|(&class, &(tp, n_true, n_pred))| {
             let precision = ratio(tp, n_pred);
@@ -101,12 +102,12 @@ pub fn score<S: AsRef<str>, P: AsRef<str>>(
                 f1,
                 support: n_true,
             };
-            (class.to_owned(), scores)
+            (TechniqueId::from(class), scores)
         })
         .collect();
     let macro_f1_union =
         all_classes.values().map(|s| s.f1).sum::<f64>() / all_classes.len().max(1) as f64;
-    let per_class: BTreeMap<String, ClassScores> = all_classes
+    let per_class: BTreeMap<TechniqueId, ClassScores> = all_classes
         .into_iter()
         .filter(|(_, s)| s.support > 0)
         .collect();
@@ -271,7 +272,7 @@ mod tests {
     fn hand_computed_confusion() {
         let truth = ["a", "a", "a", "a", "b", "b", "c", "c"];
         let pred = ["a", "a", "a", "b", "b", "b", "a", "b"];
-        let counts: BTreeMap<String, usize> =
+        let counts: BTreeMap<TechniqueId, usize> =
             [("a".into(), 100), ("b".into(), 20), ("c".into(), 5)].into();
         let s = score(&truth, &pred, &counts, 30).unwrap();
         // a: P = 3/4, R = 3/4, F1 = 0.75. b: P = 2/4, R = 1, F1 = 2/3. c: 0.

@@ -34,7 +34,7 @@ pub use linear::{LinearKind, LinearModel, LinearModelConfig};
 pub use metrics::{ClassScores, MeanStd, PairedDelta, Scores};
 pub use probe::{ProbeConfig, ProbeFeatures};
 pub use split::{Fold, SplitConfig};
-pub use sweep::{SweepConfig, SweepResults, TargetRule};
+pub use sweep::{SweepConfig, SweepResults};
 pub use tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
 
 /// Errors of the evaluation toolkit.
@@ -54,11 +54,19 @@ pub enum EvalError {
         /// What went wrong.
         message: String,
     },
-    /// An embedder failed or returned the wrong shape.
-    #[error("embedding failed: {0}")]
-    Embedding(String),
+    /// An embedder failed.
+    #[error("embedding failed")]
+    Embedding(#[from] crate::embed::EmbedError),
+    /// The pipeline arm failed.
+    #[error("augmenter `{arm}` failed")]
+    Pipeline {
+        /// The arm's name.
+        arm: String,
+        /// The pipeline's error.
+        source: Box<crate::pipeline::PipelineError>,
+    },
     /// Writing an output file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file being written.
         path: std::path::PathBuf,

@@ -29,6 +29,7 @@ use super::sparse::CsrMatrix;
 use super::tfidf::{TfidfConfig, TfidfVectorizer};
 use crate::data::Sample;
 use crate::embed::Embedder;
+use crate::technique::TechniqueId;
 
 /// The features a probe uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,7 +77,7 @@ impl ProbeConfig {
         weights: &[f32],
         test: &[&Sample],
         embedder: Option<&mut (dyn Embedder + '_)>,
-    ) -> Result<Vec<String>, EvalError> {
+    ) -> Result<Vec<TechniqueId>, EvalError> {
         if weights.len() != train.len() {
             return Err(EvalError::Config(format!(
                 "{} weights for {} training rows",
@@ -109,9 +110,8 @@ impl ProbeConfig {
                 let embedder = embedder.ok_or_else(|| {
                     EvalError::Config("the embedding probe needs an embedder".into())
                 })?;
-                let embed_err = |e: crate::embed::EmbedError| EvalError::Embedding(e.to_string());
-                let x_train = embedder.embed(&train_texts).map_err(embed_err)?;
-                let x_test = embedder.embed(&test_texts).map_err(embed_err)?;
+                let x_train = embedder.embed(&train_texts)?;
+                let x_test = embedder.embed(&test_texts)?;
                 fit_predict_dense(x_train.view(), &labels, weights, x_test.view(), &self.model)
             }
         }
@@ -126,9 +126,9 @@ pub fn fit_predict_dense(
     weights: &[f32],
     test: ArrayView2<'_, f32>,
     model: &LinearModelConfig,
-) -> Result<Vec<String>, EvalError> {
+) -> Result<Vec<TechniqueId>, EvalError> {
     if train.ncols() != test.ncols() {
-        return Err(EvalError::Embedding(format!(
+        return Err(EvalError::Data(format!(
             "train has {} columns, test {}",
             train.ncols(),
             test.ncols()
@@ -151,7 +151,7 @@ pub fn fit_predict_sparse(
     weights: &[f32],
     test: &CsrMatrix,
     model: &LinearModelConfig,
-) -> Result<Vec<String>, EvalError> {
+) -> Result<Vec<TechniqueId>, EvalError> {
     if labels.len() != train.n_rows() {
         return Err(EvalError::Config(format!(
             "{} labels for {} rows",
@@ -179,6 +179,6 @@ pub fn fit_predict_sparse(
     Ok(fitted
         .predict(test)
         .into_iter()
-        .map(|k| names[k].to_owned())
+        .map(|k| TechniqueId::from(names[k]))
         .collect())
 }

@@ -168,7 +168,7 @@ fn setup(md: &mut String, results: &SweepResults) {
     let _ = writeln!(
         md,
         "- probe: `{}`\n\
-         - {} folds × seeds {:?} = {} paired runs per arm; per-label target: {:?}; rare = ≤ {} training rows\n\
+         - {} folds × seeds {:?} = {} paired runs per arm; per-label target: {}; rare = ≤ {} training rows\n\
          - every arm of a fold is scored on the labels of that fold's test truth (mean {labels:.1} labels)\n\
          - leak screen, the same for every arm: exact copy, word 5-gram containment ≥ {}, embedding cosine {cosine}\n\
          - matched counts: {} (every arm adds the same rows per label at a ratio)\n\
@@ -356,7 +356,7 @@ pub fn folds_csv(samples: &[Sample], config: &SweepConfig) -> Result<Vec<u8>, Ev
                 s.id.to_string(),
                 fold.to_string(),
                 dropped.to_string(),
-                s.label.clone(),
+                s.label.to_string(),
                 s.text.clone(),
                 s.group.clone().unwrap_or_default(),
             ])

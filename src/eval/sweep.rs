@@ -1,7 +1,7 @@
 //! The augmentation sweep: seeds × folds × arms × ratios × synthetic weights.
 //!
 //! For every seed and fold: split leak-free ([`super::split::kfold`]); count the training
-//! rows per label and compute each label's deficit to the target ([`TargetRule`], the
+//! rows per label and compute each label's deficit to the target ([`Target`], the
 //! training median by default) from the **training part only**; ask every arm once for
 //! `round(max_ratio · deficit)` rows per label; screen every arm's rows with the same
 //! [`LeakPolicy`] against the test part; for each ratio take, per label, a prefix of the
@@ -28,34 +28,8 @@ use super::split::{SplitConfig, kfold};
 use crate::data::Sample;
 use crate::embed::Embedder;
 use crate::stats::label_counts;
-
-/// The per-label row count augmentation aims at.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetRule {
-    /// The median of the per-label training counts.
-    Median,
-    /// The largest per-label training count.
-    Max,
-    /// A fixed count.
-    Fixed(usize),
-}
-
-impl TargetRule {
-    /// Rows each label lacks to reach the target (0 for labels at or above it).
-    pub fn deficits(&self, train_counts: &BTreeMap<String, usize>) -> BTreeMap<String, f64> {
-        let counts: Vec<usize> = train_counts.values().copied().collect();
-        let target = match *self {
-            TargetRule::Median => crate::stats::median(&counts),
-            TargetRule::Max => counts.iter().copied().max().unwrap_or(0) as f64,
-            TargetRule::Fixed(n) => n as f64,
-        };
-        train_counts
-            .iter()
-            .map(|(label, &n)| (label.clone(), (target - n as f64).max(0.0)))
-            .collect()
-    }
-}
+use crate::target::Target;
+use crate::technique::TechniqueId;
 
 /// Folds done of seeds × folds: a bar on a terminal, else a log line per fold.
 struct FoldProgress {
@@ -122,7 +96,7 @@ pub struct SweepConfig {
     /// Loss weights of the added rows to cross with the ratios, e.g. `[1.0, 0.5]`.
     pub synthetic_weights: Vec<f32>,
     /// The per-label target.
-    pub target: TargetRule,
+    pub target: Target,
     /// Labels with at most this many training rows count as rare.
     pub rare_threshold: usize,
     /// The probe, identical for every arm.
@@ -146,7 +120,7 @@ impl Default for SweepConfig {
             drop_test_duplicates: true,
             ratios: vec![0.5, 1.0, 2.0],
             synthetic_weights: vec![1.0],
-            target: TargetRule::Median,
+            target: Target::ToMedian,
             rare_threshold: 30,
             probe: ProbeConfig::tfidf(),
             leak: LeakPolicy::default(),
@@ -254,7 +228,7 @@ pub struct ArmResult {
     /// Accuracy over folds × seeds.
     pub accuracy: MeanStd,
     /// Per-class F1 over the runs where the class was in the test truth.
-    pub per_class: BTreeMap<String, ClassSummary>,
+    pub per_class: BTreeMap<TechniqueId, ClassSummary>,
     /// Rows added per run.
     pub added_rows: MeanStd,
     /// Rows requested per run.
@@ -292,7 +266,7 @@ impl FoldInfo {
         (seed, fold): (u64, &super::split::Fold),
         train: &[Sample],
         test: &[Sample],
-        train_counts: &BTreeMap<String, usize>,
+        train_counts: &BTreeMap<TechniqueId, usize>,
         rare_threshold: usize,
     ) -> Self {
         tracing::info!(
@@ -345,7 +319,7 @@ struct FoldContext<'a> {
     train: &'a [Sample],
     test: &'a [&'a Sample],
     y_true: &'a [&'a str],
-    train_counts: &'a BTreeMap<String, usize>,
+    train_counts: &'a BTreeMap<TechniqueId, usize>,
     config: &'a SweepConfig,
 }
 
@@ -387,7 +361,7 @@ impl FoldContext<'_> {
 }
 
 /// Per label, how many rows to add at `ratio` of the deficit.
-fn wanted(deficits: &BTreeMap<String, f64>, ratio: f64) -> BTreeMap<String, usize> {
+fn wanted(deficits: &BTreeMap<TechniqueId, f64>, ratio: f64) -> BTreeMap<TechniqueId, usize> {
     deficits
         .iter()
         .map(|(l, d)| (l.clone(), (ratio * d).round() as usize))
@@ -397,10 +371,10 @@ fn wanted(deficits: &BTreeMap<String, f64>, ratio: f64) -> BTreeMap<String, usiz
 /// Per arm, per label, the rows to take at one ratio: the wanted count, capped by the
 /// arm's clean rows, and — with `match_counts` — by the fewest clean rows of any arm.
 fn takes(
-    want: &BTreeMap<String, usize>,
+    want: &BTreeMap<TechniqueId, usize>,
     clean: &[CleanRows],
     match_counts: bool,
-) -> Vec<BTreeMap<String, usize>> {
+) -> Vec<BTreeMap<TechniqueId, usize>> {
     let fewest = |label: &str| clean.iter().map(|c| c.available(label)).min().unwrap_or(0);
     clean
         .iter()
@@ -424,7 +398,7 @@ fn takes(
 fn screened_rows(
     arms: &mut [&mut dyn Augmenter],
     (train, test): (&[Sample], &[Sample]),
-    requested_max: &BTreeMap<String, usize>,
+    requested_max: &BTreeMap<TechniqueId, usize>,
     fold_seed: u64,
     config: &SweepConfig,
     augment_seconds: &mut BTreeMap<String, f64>,
@@ -636,7 +610,7 @@ fn aggregate(arm: &str, ratio: f64, synthetic_weight: f32, runs: Vec<RunScores>)
     let stat = |f: &dyn Fn(&RunScores) -> Option<f64>| {
         MeanStd::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
     };
-    let mut per_class: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+    let mut per_class: BTreeMap<TechniqueId, (Vec<f64>, usize)> = BTreeMap::new();
     let mut leaked = LeakCounts::default();
     for run in &runs {
         leaked.add(&run.leaked);
@@ -675,23 +649,6 @@ fn aggregate(arm: &str, ratio: f64, synthetic_weight: f32, runs: Vec<RunScores>)
 mod tests {
     use super::*;
 
-    #[test]
-    fn deficits_follow_the_rule() {
-        let counts: BTreeMap<String, usize> = [
-            ("a".into(), 10),
-            ("b".into(), 4),
-            ("c".into(), 1),
-            ("d".into(), 30),
-        ]
-        .into();
-        let median = TargetRule::Median.deficits(&counts);
-        assert_eq!(median["c"], 6.0); // median of 1, 4, 10, 30 is 7
-        assert_eq!(median["a"], 0.0);
-        assert_eq!(TargetRule::Max.deficits(&counts)["b"], 26.0);
-        assert_eq!(TargetRule::Fixed(5).deficits(&counts)["b"], 1.0);
-        assert!(TargetRule::Median.deficits(&BTreeMap::new()).is_empty());
-    }
-
     /// Two arms, one short of rows for T2: with matching both add 1 row of T2 at ratio 1,
     /// without it the full arm adds 3.
     #[test]
@@ -705,7 +662,7 @@ mod tests {
             origin: Origin::Synthetic,
         };
         let check = LeakCheck::new(&["unrelated"], &LeakPolicy::default(), None).unwrap();
-        let cap: BTreeMap<String, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
+        let cap: BTreeMap<TechniqueId, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
         let full: Vec<Sample> = (0..2)
             .map(|i| row("T1", i))
             .chain((0..3).map(|i| row("T2", 10 + i)))
@@ -718,14 +675,14 @@ mod tests {
             CleanRows::screen(full, &cap, &check, None).unwrap(),
             CleanRows::screen(short, &cap, &check, None).unwrap(),
         ];
-        let want: BTreeMap<String, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
+        let want: BTreeMap<TechniqueId, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
         let matched = takes(&want, &clean, true);
         assert_eq!(matched[0], [("T1".into(), 2), ("T2".into(), 1)].into());
         assert_eq!(matched[0], matched[1]);
         let free = takes(&want, &clean, false);
         assert_eq!(free[0]["T2"], 3);
         assert_eq!(free[1]["T2"], 1);
-        let half: BTreeMap<String, usize> = [("T1".into(), 1), ("T2".into(), 0)].into();
+        let half: BTreeMap<TechniqueId, usize> = [("T1".into(), 1), ("T2".into(), 0)].into();
         assert_eq!(takes(&half, &clean, true)[1], half);
     }
 

@@ -11,6 +11,7 @@ use crate::filter::{FilterIndex, RejectReason, Scores};
 use crate::llm::ParseReject;
 use crate::output::{LlmProvenance, NewRow, Provenance};
 use crate::report::TechniqueReport;
+use crate::technique::TechniqueId;
 
 /// Why a candidate did not become a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +73,7 @@ impl PartialOrd for Rejection {
 #[derive(Debug, Clone, Serialize)]
 pub struct RejectedRow {
     /// Technique it was written for.
-    pub label: String,
+    pub label: TechniqueId,
     /// `synthetic` or `attack-procedure`.
     pub origin: Origin,
     /// The candidate text (as parsed, before normalisation).

@@ -9,12 +9,12 @@ use super::ClusterJob;
 use super::fetch::request_key;
 use crate::catalog::Catalog;
 use crate::cluster::TechniqueClusters;
-use crate::config::{OutputShape, Target, ValidConfig};
+use crate::config::{OutputShape, ValidConfig};
 use crate::data::Sample;
 use crate::llm::ChatRequest;
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{ClusterSummary, TechniqueReport};
-use crate::stats::median;
+use crate::technique::TechniqueId;
 
 /// One planned request.
 #[derive(Debug, Clone)]
@@ -37,9 +37,9 @@ pub struct PlannedRequest {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DryRunPlan {
     /// First-round requests per technique.
-    pub planned_requests: BTreeMap<String, usize>,
+    pub planned_requests: BTreeMap<TechniqueId, usize>,
     /// Most requests per technique over every round.
-    pub request_budget: BTreeMap<String, usize>,
+    pub request_budget: BTreeMap<TechniqueId, usize>,
     /// Prompt tokens of the first round (characters / 4).
     pub prompt_tokens: u64,
     /// Completion tokens of the first round at `max_tokens` each.
@@ -56,38 +56,13 @@ pub struct Planner<'a> {
     techniques: &'a [TechniqueContext],
 }
 
-/// Rows to add per technique under a target.
-pub fn rows_to_add(
-    counts: &BTreeMap<String, usize>,
-    selected: &[String],
-    target: Target,
-) -> BTreeMap<String, usize> {
-    let values: Vec<usize> = counts.values().copied().collect();
-    let max = values.iter().copied().max().unwrap_or(0);
-    let med = median(&values).ceil() as usize;
-    selected
-        .iter()
-        .map(|id| {
-            let n = counts.get(id).copied().unwrap_or(0);
-            let add = match target {
-                Target::ToMedian => med.saturating_sub(n),
-                Target::ToMax => max.saturating_sub(n),
-                // saturating: a huge float casts to usize::MAX
-                Target::Ratio(r) => (r * n as f64).round() as usize,
-                Target::Absolute(a) => a,
-            };
-            (id.clone(), add)
-        })
-        .collect()
-}
-
 /// One job per cluster, with its share of the technique's rows to add (`to_add`), and one
 /// report per technique (`counts`: rows per label in the input).
 pub fn cluster_jobs<'a>(
     clusters: &'a [TechniqueClusters],
     samples: &[Sample],
-    to_add: &BTreeMap<String, usize>,
-    counts: &BTreeMap<String, usize>,
+    to_add: &BTreeMap<TechniqueId, usize>,
+    counts: &BTreeMap<TechniqueId, usize>,
     catalog: &Catalog,
 ) -> (Vec<ClusterJob<'a>>, Vec<TechniqueReport>) {
     let mut reports: Vec<TechniqueReport> = Vec::new();
@@ -333,19 +308,6 @@ mod tests {
         assert_eq!(split_by_size(7, &[10, 10, 10]).iter().sum::<usize>(), 7);
         assert_eq!(split_by_size(1, &[1, 9]), vec![0, 1]);
         assert_eq!(split_by_size(3, &[]), Vec::<usize>::new());
-    }
-
-    #[test]
-    fn targets() {
-        let counts: BTreeMap<String, usize> = [("a", 4), ("b", 10), ("c", 30), ("d", 100)]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect();
-        let sel = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(rows_to_add(&counts, &sel, Target::ToMedian)["a"], 16);
-        assert_eq!(rows_to_add(&counts, &sel, Target::ToMax)["b"], 90);
-        assert_eq!(rows_to_add(&counts, &sel, Target::Ratio(0.5))["b"], 5);
-        assert_eq!(rows_to_add(&counts, &sel, Target::Absolute(7))["a"], 7);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! a list or outside the JSON are rejected with a [`RejectReason`]; surrounding quotes and list
 //! markers are stripped. Nothing here panics, whatever the input (checked by proptest).
 
+use crate::text::{strip_bold, strip_list_marker, strip_markup};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -90,7 +91,7 @@ impl Parsed {
 
     /// Judge one candidate (a line or a JSON string) and file it as a sentence or a reject.
     fn candidate(&mut self, raw: &str) {
-        let text = clean(raw);
+        let text = strip_markup(raw);
         if text.is_empty() {
             self.reject(raw, RejectReason::Empty);
         } else if is_chatter(&text) {
@@ -335,7 +336,7 @@ fn parse_lines(body: &str, out: &mut Parsed) {
     let has_list = lines.iter().any(|l| strip_list_marker(l).is_some());
     for line in lines {
         let unbolded = strip_bold(line);
-        if is_chatter(&clean(line)) {
+        if is_chatter(&strip_markup(line)) {
             out.reject(line, RejectReason::Chatter);
         } else if unbolded.starts_with('#') || unbolded.ends_with(':') {
             out.reject(line, RejectReason::Heading);
@@ -349,117 +350,6 @@ fn parse_lines(body: &str, out: &mut Parsed) {
             out.candidate(line);
         }
     }
-}
-
-/// Strip Markdown bold/italic wrappers, list markers and surrounding quotes, repeatedly.
-fn clean(raw: &str) -> String {
-    let mut s = raw.trim().to_string();
-    loop {
-        let mut next = strip_bold(&s).to_string();
-        if let Some(rest) = strip_list_marker(&next) {
-            next = rest.to_string();
-        }
-        next = strip_quotes(&next).trim().to_string();
-        if next == s {
-            return s;
-        }
-        s = next;
-    }
-}
-
-fn strip_bold(s: &str) -> &str {
-    let mut s = s.trim();
-    for w in ["**", "__"] {
-        if let Some(inner) = s.strip_prefix(w).and_then(|r| r.strip_suffix(w)) {
-            s = inner.trim();
-        }
-    }
-    // "**1.** text" -> "1. text" is handled by the marker stripper seeing "**1.**".
-    s
-}
-
-/// The text after a list marker (`1.`, `2)`, `(3)`, `4:`, `Sentence 5:`, `-`, `*`, `•`, `+`,
-/// `–`, `·`), or `None` when the line has no marker.
-fn strip_list_marker(line: &str) -> Option<&str> {
-    let s = line.trim_start();
-    // Bullets.
-    for bullet in ['-', '*', '•', '+', '–', '—', '·', '▪', '‣'] {
-        if let Some(rest) = s.strip_prefix(bullet)
-            && (rest.starts_with(char::is_whitespace) || rest.is_empty())
-        {
-            return Some(rest.trim_start());
-        }
-    }
-    // "Sentence 3:" / "Example 3." labels.
-    let mut t = s;
-    for label in ["sentence", "example"] {
-        if s.get(..label.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(label))
-        {
-            t = s[label.len()..].trim_start();
-            break;
-        }
-    }
-    // "(3)" form.
-    if let Some(rest) = t.strip_prefix('(') {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if (1..=3).contains(&digits)
-            && let Some(after) = rest[digits..].strip_prefix(')')
-        {
-            return Some(after.trim_start());
-        }
-        return None;
-    }
-    // "3." / "3)" / "3:" / "3 -" forms, optionally wrapped in ** (e.g. "**3.**").
-    let t2 = t.strip_prefix("**").unwrap_or(t);
-    let digits = t2.chars().take_while(char::is_ascii_digit).count();
-    if !(1..=3).contains(&digits) {
-        return None;
-    }
-    let after = &t2[digits..];
-    let after = after.strip_prefix("**").unwrap_or(after);
-    for sep in [".", ")", ":", " -", " –"] {
-        if let Some(rest) = after.strip_prefix(sep) {
-            let rest = rest.strip_prefix("**").unwrap_or(rest);
-            if rest.is_empty() || rest.starts_with(char::is_whitespace) {
-                return Some(rest.trim_start());
-            }
-        }
-    }
-    None
-}
-
-/// Remove one pair of surrounding quotes; `"A sentence".` keeps its full stop.
-fn strip_quotes(s: &str) -> String {
-    const PAIRS: &[(char, char)] = &[
-        ('"', '"'),
-        ('\'', '\''),
-        ('“', '”'),
-        ('„', '“'),
-        ('‘', '’'),
-        ('«', '»'),
-        ('`', '`'),
-    ];
-    let s = s.trim();
-    for &(open, close) in PAIRS {
-        let Some(rest) = s.strip_prefix(open) else {
-            continue;
-        };
-        if let Some(inner) = rest.strip_suffix(close) {
-            return inner.to_string();
-        }
-        // A quoted sentence followed by its full stop.
-        if let Some(inner) = rest.strip_suffix('.').and_then(|r| r.strip_suffix(close))
-            && !inner.contains(close)
-        {
-            return if inner.ends_with(['.', '!', '?']) {
-                inner.to_string()
-            } else {
-                format!("{inner}.")
-            };
-        }
-    }
-    s.to_string()
 }
 
 /// Assistant chatter: a short conversational line, or one opening like a preamble/outro.
