@@ -306,6 +306,14 @@ pub struct LlmArgs {
     /// Sentences asked per request.
     #[arg(long)]
     pub sentences_per_request: Option<usize>,
+    /// Show each prompt the nearest other technique and one of its sentences, not to be
+    /// described (`generate.contrast`).
+    #[arg(long)]
+    pub contrast: bool,
+    /// Keep a candidate only when a TF-IDF + linear SVM trained on the input ranks its
+    /// technique within the top K (`filter.classifier_top_k`; 0 = off).
+    #[arg(long, value_name = "K")]
+    pub classifier_top_k: Option<usize>,
 }
 
 /// `synthcti augment`.
@@ -423,6 +431,8 @@ impl LlmArgs {
         if self.sentences_per_request.is_some() {
             g.sentences_per_request = self.sentences_per_request;
         }
+        g.contrast |= self.contrast;
+        set(&mut cfg.filter.classifier_top_k, self.classifier_top_k);
         let l = &mut cfg.llm;
         if self.base_url.is_some() {
             l.base_url.clone_from(&self.base_url);

@@ -140,6 +140,9 @@ pub struct GenerateConfig {
     pub procedures_per_prompt: usize,
     /// Accepted sentences shown back in the prompt (most recent).
     pub accepted_per_prompt: usize,
+    /// Show each prompt the nearest other technique and one of its sentences, with the
+    /// instruction not to describe it.
+    pub contrast: bool,
     /// Stop the run after this many requests in a row failed for good (≥ 1).
     pub max_consecutive_failures: usize,
     /// Stop after this many requests to the endpoint in this invocation (journal replays do
@@ -185,6 +188,7 @@ impl Default for GenerateConfig {
             examples_per_prompt: 2,
             procedures_per_prompt: 3,
             accepted_per_prompt: 8,
+            contrast: false,
             max_consecutive_failures: 20,
             max_requests: None,
             max_tokens_total: None,

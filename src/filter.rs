@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::normalize_text;
 use crate::nearcopy::ContainmentIndex;
 use crate::technique::TechniqueId;
+use crate::eval::probe::TextClassifier;
 use crate::technique::technique_ids_in;
 
 /// Filter thresholds.
@@ -33,6 +34,10 @@ pub struct FilterParams {
     /// Word 5-gram containment (either text in the other, see [`crate::nearcopy`]) at or
     /// above which a sentence is a near copy of an `--avoid` row; above 1 turns it off.
     pub max_avoid_containment: f32,
+    /// Classifier consistency (LAMBADA): keep a candidate only when a TF-IDF + linear SVM
+    /// trained on the input rows ranks its technique within the top k; 0 = off (the rank
+    /// is still recorded).
+    pub classifier_top_k: usize,
 }
 
 impl Default for FilterParams {
@@ -44,6 +49,7 @@ impl Default for FilterParams {
             min_centroid_cosine: 0.30,
             min_margin: 0.0,
             max_avoid_containment: 0.8,
+            classifier_top_k: 0,
         }
     }
 }
@@ -111,6 +117,8 @@ pub enum RejectReason {
     LowFidelity,
     /// Not closer to its own technique's centroid than to another's by the margin.
     CloserToOtherTechnique,
+    /// The consistency classifier does not rank its technique within `classifier_top_k`.
+    ClassifierOffLabel,
 }
 
 impl RejectReason {
@@ -130,6 +138,7 @@ impl RejectReason {
             Self::ContainmentAvoid => "containment-avoid",
             Self::LowFidelity => "low-fidelity",
             Self::CloserToOtherTechnique => "closer-to-other-technique",
+            Self::ClassifierOffLabel => "classifier-off-label",
         }
     }
 }
@@ -145,6 +154,10 @@ pub struct Scores {
     pub margin: f32,
     /// The technique whose centroid is nearest after the own one.
     pub nearest_other_technique: TechniqueId,
+    /// Rank of the own technique by the consistency classifier (1 = its top choice), when
+    /// the run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_rank: Option<usize>,
 }
 
 /// Everything the filters compare against, and the rows accepted so far.
@@ -159,6 +172,7 @@ pub struct FilterIndex {
     centroids: Array2<f32>,
     accepted_texts: HashSet<String>,
     accepted_emb: Vec<Array1<f32>>,
+    classifier: Option<TextClassifier>,
 }
 
 impl FilterIndex {
@@ -187,7 +201,15 @@ impl FilterIndex {
             centroids: c,
             accepted_texts: HashSet::new(),
             accepted_emb: Vec::new(),
+            classifier: None,
         }
+    }
+
+    /// Adds the consistency classifier: every embedded candidate gets its rank, and with
+    /// `classifier_top_k > 0` a rank below it is rejected.
+    pub fn with_classifier(mut self, classifier: TextClassifier) -> Self {
+        self.classifier = Some(classifier);
+        self
     }
 
     /// The checks that need no embedding. Returns the normalised sentence.
@@ -242,9 +264,11 @@ impl FilterIndex {
         }
     }
 
-    /// The checks on the embedding (`emb` L2-normalised). Returns the scores either way.
+    /// The checks on the embedding of `text` (`emb` L2-normalised), then the consistency
+    /// classifier. Returns the scores either way.
     pub fn check_embedded(
         &self,
+        text: &str,
         emb: ArrayView1<f32>,
         technique: &str,
     ) -> (Result<(), RejectReason>, Scores) {
@@ -283,6 +307,7 @@ impl FilterIndex {
                 1.0
             },
             nearest_other_technique: other_id.into(),
+            classifier_rank: self.classifier.as_ref().and_then(|c| c.rank(text, technique)),
         };
         let p = &self.params;
         let verdict = if near_orig >= p.near_duplicate {
@@ -295,6 +320,11 @@ impl FilterIndex {
             Err(RejectReason::LowFidelity)
         } else if scores.margin < p.min_margin {
             Err(RejectReason::CloserToOtherTechnique)
+        } else if p.classifier_top_k > 0
+            && self.classifier.is_some()
+            && scores.classifier_rank.is_none_or(|r| r > p.classifier_top_k)
+        {
+            Err(RejectReason::ClassifierOffLabel)
         } else {
             Ok(())
         };
@@ -421,24 +451,24 @@ mod tests {
     #[test]
     fn embedding_checks() {
         let mut f = index();
-        let (v, _) = f.check_embedded(unit([1.0, 0.01, 0.0]).view(), "T1003");
+        let (v, _) = f.check_embedded("x", unit([1.0, 0.01, 0.0]).view(), "T1003");
         assert_eq!(v, Err(RejectReason::NearDuplicateOriginal));
-        let (v, _) = f.check_embedded(unit([0.0, 0.01, 1.0]).view(), "T1003");
+        let (v, _) = f.check_embedded("x", unit([0.0, 0.01, 1.0]).view(), "T1003");
         assert_eq!(v, Err(RejectReason::NearDuplicateAvoid));
         let good = unit([0.7, 1.0, 0.1]);
-        let (v, s) = f.check_embedded(good.view(), "T1003");
+        let (v, s) = f.check_embedded("x", good.view(), "T1003");
         assert_eq!(v, Ok(()));
         assert!(s.margin > 0.0 && s.nearest_other_technique == "T1059");
         f.accept("new one", good.clone());
-        let (v, _) = f.check_embedded(good.view(), "T1003");
+        let (v, _) = f.check_embedded("x", good.view(), "T1003");
         assert_eq!(v, Err(RejectReason::NearDuplicateAccepted));
         assert_eq!(
             f.pre_check("New  one", "T1003"),
             Err(RejectReason::TooShort)
         );
-        let (v, _) = f.check_embedded(unit([0.1, 1.0, 0.7]).view(), "T1003");
+        let (v, _) = f.check_embedded("x", unit([0.1, 1.0, 0.7]).view(), "T1003");
         assert_eq!(v, Err(RejectReason::CloserToOtherTechnique));
-        let (v, _) = f.check_embedded(unit([-1.0, -1.0, 0.2]).view(), "T1003");
+        let (v, _) = f.check_embedded("x", unit([-1.0, -1.0, 0.2]).view(), "T1003");
         assert_eq!(v, Err(RejectReason::LowFidelity));
     }
 }

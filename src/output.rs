@@ -248,6 +248,7 @@ mod tests {
                     nearest_duplicate_cosine: 0.4,
                     margin: 0.1,
                     nearest_other_technique: "T1059".into(),
+                    classifier_rank: Some(2),
                 },
                 llm: None,
             },

@@ -16,6 +16,8 @@ use crate::config::{ConfigError, ValidConfig};
 use crate::data::{DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, EmbedService};
 use crate::filter::FilterIndex;
+use crate::eval::probe::TextClassifier;
+use crate::generate::contrast::add_contrasts;
 use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
 use crate::generate::{Acceptor, ClusterJob, LlmRun, RejectedRow, StageInput, llm_stage};
@@ -64,6 +66,9 @@ pub enum PipelineError {
         /// A few ids that exist.
         known: String,
     },
+    /// `filter.classifier_top_k` is set but the data cannot train the classifier.
+    #[error("cannot train the consistency classifier (filter.classifier_top_k > 0)")]
+    Classifier(#[source] crate::eval::EvalError),
     /// Could not create the output directory.
     #[error("cannot create the output directory {path}")]
     OutputDir {
@@ -423,9 +428,16 @@ async fn augment_unlocked(
         prep.centroids.clone(),
     );
     stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let filter = with_classifier(filter, samples, cfg)?;
+    stage_seconds.insert(Stage::Classifier, t.elapsed().as_secs_f64());
 
     let (mut jobs, reports) = cluster_jobs(&prep.clusters, samples, &to_add, &counts, catalog);
     let mut acceptor = Acceptor::new(filter, reports);
+    if cfg.generate.contrast {
+        let (emb, centroids) = (&prep.embeddings, &prep.centroids);
+        add_contrasts(&mut jobs, &selected, samples, emb, centroids, catalog, &acceptor);
+    }
     let stage = StageInput {
         cfg,
         samples,
@@ -475,6 +487,23 @@ async fn augment_unlocked(
 /// Collects the rows (technique order, rarest first; cluster order; acceptance order),
 /// numbers them after the `rows_before` originals, and fills in the report's totals and
 /// outcome.
+/// The filter index with the consistency classifier trained on `samples`; without it when
+/// the data cannot train one (one technique) and the filter is off.
+fn with_classifier(
+    filter: FilterIndex,
+    samples: &[Sample],
+    cfg: &ValidConfig,
+) -> Result<FilterIndex, PipelineError> {
+    match TextClassifier::fit(samples) {
+        Ok(c) => Ok(filter.with_classifier(c)),
+        Err(e) if cfg.filter.classifier_top_k == 0 => {
+            tracing::debug!("no consistency classifier: {e}");
+            Ok(filter)
+        }
+        Err(source) => Err(PipelineError::Classifier(source)),
+    }
+}
+
 fn finish_report(
     report: &mut RunReport,
     mut reports: Vec<crate::report::TechniqueReport>,
@@ -491,6 +520,10 @@ fn finish_report(
     }
     for (i, row) in rows.iter_mut().enumerate() {
         row.sample.id = rows_before + i;
+    }
+    for row in &rows {
+        let rank = row.provenance.scores.classifier_rank;
+        report.on_label.count(row.sample.origin, rank);
     }
     report.rows_after = rows_before + rows.len();
     report.accepted = rows.len();

@@ -88,10 +88,24 @@ pub struct PromptContext {
     pub accepted: Vec<String>,
     /// Few-shot examples chosen for this request (rotated over the cluster's sentences).
     pub examples: Vec<String>,
+    /// The nearest other technique, not to be described (`generate.contrast`).
+    pub contrast: Option<ContrastContext>,
     /// How many sentences to write.
     pub n: usize,
     /// The answer shape: `json` (an array of strings) or `lines` (one per line).
     pub output: String,
+}
+
+/// The technique a cluster is most easily confused with, and its sentence nearest the
+/// cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContrastContext {
+    /// Its id.
+    pub id: TechniqueId,
+    /// Its name.
+    pub name: String,
+    /// One of its training sentences.
+    pub example: String,
 }
 
 /// The technique part of the context.
@@ -286,8 +300,37 @@ mod tests {
                 "It dumped LSASS memory.".into(),
                 "APT28 used Mimikatz.".into(),
             ],
+            contrast: None,
             n: 5,
             output: "json".into(),
+        }
+    }
+
+    #[test]
+    fn contrast_is_shown_only_when_set() {
+        let contrast = ContrastContext {
+            id: "T1555".into(),
+            name: "Credentials from Password Stores".into(),
+            example: "It read saved browser passwords.".into(),
+        };
+        let with = PromptContext {
+            contrast: Some(contrast),
+            ..ctx()
+        };
+        let local = PromptTemplate::load("local-one").unwrap();
+        let m = local.render(&with).unwrap();
+        use Role::*;
+        let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
+        assert_eq!(roles, vec![System, User, Assistant, User, Assistant, User, Assistant, User]);
+        assert!(m[0].content.ends_with("never describes Credentials from Password Stores."));
+        assert_eq!(m[2].content, "It read saved browser passwords.");
+        assert!(m.last().unwrap().content.contains("OS Credential Dumping"));
+        let remote = PromptTemplate::load("remote-json").unwrap();
+        let u = &remote.render(&with).unwrap()[1].content;
+        assert!(u.contains("Do not describe T1555") && u.contains("- It read saved browser passwords."));
+        for t in [&local, &remote] {
+            let plain = t.render(&ctx()).unwrap();
+            assert!(plain.iter().all(|m| !m.content.contains("Password Stores")));
         }
     }
 

@@ -22,6 +22,8 @@ pub enum Stage {
     Cluster,
     /// Embedding the `--avoid` rows and building the filter index.
     Avoid,
+    /// Training the consistency classifier on the input rows.
+    Classifier,
     /// Ranking and filtering ATT&CK procedure examples.
     Procedures,
     /// The LLM stage (plan, fetch, accept).
@@ -37,6 +39,7 @@ impl std::fmt::Display for Stage {
             Self::Embed => "embed",
             Self::Cluster => "cluster",
             Self::Avoid => "avoid",
+            Self::Classifier => "classifier",
             Self::Procedures => "procedures",
             Self::Generate => "generate",
             Self::Write => "write",
@@ -387,6 +390,8 @@ pub struct RunReport {
     pub rejected: BTreeMap<Rejection, usize>,
     /// LLM usage.
     pub llm: Option<LlmUsage>,
+    /// How often the consistency classifier puts each accepted row's technique first.
+    pub on_label: OnLabel,
     /// Wall seconds per stage.
     pub stage_seconds: StageTimings,
     /// Wall seconds of the whole run.
@@ -399,6 +404,55 @@ pub struct RunReport {
     pub estimated_tokens: u64,
     /// Dry run: estimated cost.
     pub estimated_cost: Option<f64>,
+}
+
+/// Accepted rows whose technique the consistency classifier (TF-IDF + linear SVM trained
+/// on the input rows) ranks first, of the rows it scored, per origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct OnLabel {
+    /// ATT&CK procedure examples ranked first.
+    pub procedures_on_label: usize,
+    /// ATT&CK procedure examples scored.
+    pub procedures: usize,
+    /// LLM sentences ranked first.
+    pub synthetic_on_label: usize,
+    /// LLM sentences scored.
+    pub synthetic: usize,
+}
+
+impl OnLabel {
+    /// Counts one accepted row of `origin` with the classifier's `rank` of its technique.
+    pub fn count(&mut self, origin: crate::data::Origin, rank: Option<usize>) {
+        let Some(rank) = rank else { return };
+        let (on, n) = match origin {
+            crate::data::Origin::AttackProcedure => {
+                (&mut self.procedures_on_label, &mut self.procedures)
+            }
+            _ => (&mut self.synthetic_on_label, &mut self.synthetic),
+        };
+        *n += 1;
+        *on += usize::from(rank == 1);
+    }
+
+    fn line(&self) -> Option<String> {
+        let rate = |on: usize, n: usize| {
+            (n > 0).then(|| format!("{:.2} ({on}/{n})", on as f64 / n as f64))
+        };
+        let parts: Vec<String> = [
+            rate(self.synthetic_on_label, self.synthetic).map(|r| format!("LLM rows {r}")),
+            rate(self.procedures_on_label, self.procedures)
+                .map(|r| format!("procedure rows {r}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "- on-label rate (the consistency classifier's top-1 is the row's technique): {}",
+                parts.join(", ")
+            )
+        })
+    }
 }
 
 impl RunReport {
@@ -454,6 +508,25 @@ impl RunReport {
             "- rows: {} → {} ({} accepted of {} candidates)\n- wall time: {:.1} s",
             self.rows_before, self.rows_after, self.accepted, self.candidates, self.wall_seconds
         );
+        if let Some(line) = self.on_label.line() {
+            let _ = writeln!(o, "{line}");
+        }
+        self.techniques_markdown(&mut o);
+        self.plan_markdown(&mut o);
+        self.clusters_markdown(&mut o);
+        self.rejections_markdown(&mut o);
+        self.llm_markdown(&mut o);
+        let _ = writeln!(
+            o,
+            "\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|"
+        );
+        for (s, t) in &self.stage_seconds {
+            let _ = writeln!(o, "| {s} | {t:.2} |");
+        }
+        o
+    }
+
+    fn techniques_markdown(&self, o: &mut String) {
         let _ = writeln!(o, "\n## Per technique\n");
         let _ = writeln!(
             o,
@@ -478,6 +551,9 @@ impl RunReport {
                 rejected
             );
         }
+    }
+
+    fn plan_markdown(&self, o: &mut String) {
         if !self.planned_requests.is_empty() {
             let _ = writeln!(o, "\n## Plan (no LLM called)\n");
             let _ = writeln!(
@@ -497,6 +573,9 @@ impl RunReport {
                 let _ = writeln!(o, "estimated cost of the first round: {c:.4}");
             }
         }
+    }
+
+    fn clusters_markdown(&self, o: &mut String) {
         let _ = writeln!(o, "\n## Clusters (sentences nearest each centroid)\n");
         for t in &self.techniques {
             let _ = writeln!(o, "- **{}** {}", t.id, t.name);
@@ -514,6 +593,9 @@ impl RunReport {
                 );
             }
         }
+    }
+
+    fn rejections_markdown(&self, o: &mut String) {
         let _ = writeln!(o, "\n## Rejections\n");
         let total = self.candidates.max(1) as f64;
         let _ = writeln!(
@@ -523,6 +605,9 @@ impl RunReport {
         for (r, n) in &self.rejected {
             let _ = writeln!(o, "| {r} | {n} | {:.1}% |", 100.0 * *n as f64 / total);
         }
+    }
+
+    fn llm_markdown(&self, o: &mut String) {
         if let Some(l) = &self.llm {
             let _ = writeln!(o, "\n## LLM\n");
             let failed_by: Vec<String> = l
@@ -552,13 +637,5 @@ impl RunReport {
                 let _ = writeln!(o, "- cost: {c:.4}");
             }
         }
-        let _ = writeln!(
-            o,
-            "\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|"
-        );
-        for (s, t) in &self.stage_seconds {
-            let _ = writeln!(o, "| {s} | {t:.2} |");
-        }
-        o
     }
 }

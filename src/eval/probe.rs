@@ -159,26 +159,133 @@ pub fn fit_predict_sparse(
             train.n_rows()
         )));
     }
-    let classes: BTreeMap<&str, usize> = {
-        let mut names: Vec<&str> = labels
-            .iter()
-            .zip(weights)
-            .filter(|(_, w)| **w > 0.0)
-            .map(|(l, _)| *l)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names.into_iter().enumerate().map(|(i, n)| (n, i)).collect()
-    };
-    let names: Vec<&str> = classes.keys().copied().collect();
-    let y: Vec<usize> = labels
-        .iter()
-        .map(|l| classes.get(l).copied().unwrap_or(0))
-        .collect();
-    let fitted = LinearModel::fit(train, &y, classes.len(), weights, model)?;
+    let (names, y) = class_index(labels, weights);
+    let fitted = LinearModel::fit(train, &y, names.len(), weights, model)?;
     Ok(fitted
         .predict(test)
         .into_iter()
         .map(|k| TechniqueId::from(names[k]))
         .collect())
+}
+
+/// The classes (labels of rows with a positive weight, sorted) and each row's class index
+/// (0 for a row of weight 0 whose label is not a class: it does not count).
+fn class_index<'a>(labels: &[&'a str], weights: &[f32]) -> (Vec<&'a str>, Vec<usize>) {
+    let mut names: Vec<&str> = labels
+        .iter()
+        .zip(weights)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(l, _)| *l)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let index: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let y = labels
+        .iter()
+        .map(|l| index.get(l).copied().unwrap_or(0))
+        .collect();
+    (names, y)
+}
+
+/// The TF-IDF probe ([`ProbeConfig::tfidf`]) fitted once on real rows, to score new
+/// sentences one at a time: the classifier-consistency filter (LAMBADA) and the on-label
+/// rate of a run's rows.
+pub struct TextClassifier {
+    vectorizer: TfidfVectorizer,
+    model: LinearModel,
+    classes: Vec<TechniqueId>,
+}
+
+impl TextClassifier {
+    /// Fits TF-IDF (character 2–5-grams) + a linear SVM on `samples`. Needs two labels.
+    pub fn fit(samples: &[Sample]) -> Result<Self, EvalError> {
+        let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+        let labels: Vec<&str> = samples.iter().map(|s| s.label.as_str()).collect();
+        let weights = vec![1.0; samples.len()];
+        let (names, y) = class_index(&labels, &weights);
+        if names.len() < 2 {
+            return Err(EvalError::Data(format!(
+                "the classifier needs at least 2 techniques, the data has {}",
+                names.len()
+            )));
+        }
+        let probe = ProbeConfig::tfidf();
+        let ProbeFeatures::Tfidf(tfidf) = probe.features else {
+            unreachable!("ProbeConfig::tfidf has TF-IDF features")
+        };
+        let (vectorizer, x) = TfidfVectorizer::fit_transform(tfidf, &texts)?;
+        let model = LinearModel::fit(&x, &y, names.len(), &weights, &probe.model)?;
+        Ok(Self {
+            vectorizer,
+            model,
+            classes: names.into_iter().map(TechniqueId::from).collect(),
+        })
+    }
+
+    /// The rank (1 = the classifier's choice) of `label` for `text`, or `None` when `label`
+    /// is not one of the classes. Ties rank in class order.
+    pub fn rank(&self, text: &str, label: &str) -> Option<usize> {
+        let k = self.classes.iter().position(|c| c.as_str() == label)?;
+        let x = self.vectorizer.transform(&[text]);
+        let z = self.model.decision(&x, 0);
+        let above = z
+            .iter()
+            .enumerate()
+            .filter(|&(j, &v)| v > z[k] || (v == z[k] && j < k))
+            .count();
+        Some(above + 1)
+    }
+
+    /// The classifier's technique for `text`.
+    pub fn predict(&self, text: &str) -> &TechniqueId {
+        let x = self.vectorizer.transform(&[text]);
+        let z = self.model.decision(&x, 0);
+        let best = (0..z.len()).fold(0, |b, j| if z[j] > z[b] { j } else { b });
+        &self.classes[best]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Origin;
+
+    fn rows() -> Vec<Sample> {
+        let topics = [
+            ("T1003", "dumped credentials from lsass memory with mimikatz"),
+            ("T1059", "ran powershell scripts through the command interpreter"),
+            ("T1105", "downloaded further tools from its server over http"),
+        ];
+        (0..30)
+            .map(|i| {
+                let (label, what) = topics[i % 3];
+                Sample {
+                    id: i,
+                    text: format!("In campaign {i} the actor {what}."),
+                    label: label.into(),
+                    group: None,
+                    origin: Origin::Original,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_classifier_ranks_the_intended_technique() {
+        let c = TextClassifier::fit(&rows()).unwrap();
+        let text = "The group dumped credentials from lsass memory.";
+        assert_eq!(c.rank(text, "T1003"), Some(1));
+        assert_eq!(c.predict(text), "T1003");
+        assert!(c.rank(text, "T1059").unwrap() > 1);
+        assert_eq!(c.rank(text, "T9999"), None);
+        let ranks: Vec<usize> = ["T1003", "T1059", "T1105"]
+            .iter()
+            .map(|l| c.rank(text, l).unwrap())
+            .collect();
+        let mut sorted = ranks.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![1, 2, 3], "ranks are a permutation");
+        let one: Vec<Sample> = rows().into_iter().filter(|s| s.label == "T1003").collect();
+        assert!(TextClassifier::fit(&one).is_err(), "one class is refused");
+    }
 }

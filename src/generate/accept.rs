@@ -196,7 +196,7 @@ impl Acceptor {
             return Err(reason);
         }
         // A near copy accepted earlier in this run is in the index: check_embedded sees it.
-        let (verdict, scores) = self.filter.check_embedded(embedding, &technique);
+        let (verdict, scores) = self.filter.check_embedded(&cand.text, embedding, &technique);
         if let Err(reason) = verdict {
             let reason = Rejection::Filter(reason);
             self.reject(tech, cand.origin, &cand.text, reason, Some(scores));

@@ -16,6 +16,7 @@
 //! resumed run (answers replayed from the journal) the same rows as an uninterrupted one.
 
 pub mod accept;
+pub mod contrast;
 pub mod fetch;
 pub mod guard;
 pub mod plan;
@@ -40,7 +41,7 @@ use crate::journal::{Journal, RequestOutcome};
 use crate::llm::parse_sentences;
 use crate::output::{LlmProvenance, NewRow};
 use crate::pipeline::PipelineError;
-use crate::prompt::{PromptTemplate, TechniqueContext};
+use crate::prompt::{ContrastContext, PromptTemplate, TechniqueContext};
 use crate::report::{LlmUsage, StopReason};
 use progress::Progress;
 
@@ -60,6 +61,9 @@ pub struct ClusterJob<'a> {
     pub budget: usize,
     /// ATT&CK procedure examples shown in its prompts.
     pub procedures: Vec<String>,
+    /// The nearest other technique and its sentence, shown as a contrast when
+    /// `generate.contrast` is on.
+    pub contrast: Option<ContrastContext>,
 }
 
 impl ClusterJob<'_> {

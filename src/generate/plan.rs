@@ -79,6 +79,7 @@ pub fn cluster_jobs<'a>(
                 sent: 0,
                 budget: 0,
                 procedures: Vec::new(),
+                contrast: None,
             });
         }
         let summary = |c: &crate::cluster::Cluster| ClusterSummary {
@@ -206,6 +207,7 @@ impl<'a> Planner<'a> {
                 .map(|r| r.sample.text.clone())
                 .collect(),
             examples: example_ids.iter().map(text).collect(),
+            contrast: job.contrast.clone().filter(|_| g.contrast),
             n: self.per_request(),
             output: match g.output {
                 OutputShape::Json => "json".into(),
