@@ -314,6 +314,10 @@ pub struct LlmArgs {
     /// technique within the top K (`filter.classifier_top_k`; 0 = off).
     #[arg(long, value_name = "K")]
     pub classifier_top_k: Option<usize>,
+    /// How rows are chosen from what the filters accepted: `first`, or `mmr` over a pool of
+    /// `select.pool ×` the rows wanted.
+    #[arg(long, value_enum)]
+    pub select: Option<crate::generate::select::SelectMethod>,
 }
 
 /// `synthcti augment`.
@@ -433,6 +437,7 @@ impl LlmArgs {
         }
         g.contrast |= self.contrast;
         set(&mut cfg.filter.classifier_top_k, self.classifier_top_k);
+        set(&mut cfg.select.method, self.select);
         let l = &mut cfg.llm;
         if self.base_url.is_some() {
             l.base_url.clone_from(&self.base_url);

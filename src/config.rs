@@ -9,6 +9,7 @@ use crate::cluster::ClusterParams;
 use crate::data::{FileProblem, ReadOptions, read_regular};
 use crate::embed::EmbedConfig;
 use crate::filter::FilterParams;
+use crate::generate::select::SelectConfig;
 use crate::llm::{LlmConfig, LocalServerConfig};
 use crate::stats::UnderPolicy;
 pub use crate::target::Target;
@@ -219,6 +220,8 @@ pub struct Config {
     pub local: LocalServerConfig,
     /// Filters.
     pub filter: FilterParams,
+    /// Selection of the rows to keep from what the filters accepted.
+    pub select: SelectConfig,
 }
 
 impl Config {
@@ -258,6 +261,7 @@ impl Config {
         self.local.check().map_err(|e| invalid(&e))?;
         self.check_generate()?;
         self.check_filter()?;
+        self.select.check().map_err(ConfigError::Invalid)?;
         self.check_limits()?;
         Ok(self)
     }

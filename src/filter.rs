@@ -12,9 +12,9 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::data::normalize_text;
+use crate::eval::probe::TextClassifier;
 use crate::nearcopy::ContainmentIndex;
 use crate::technique::TechniqueId;
-use crate::eval::probe::TextClassifier;
 use crate::technique::technique_ids_in;
 
 /// Filter thresholds.
@@ -307,7 +307,10 @@ impl FilterIndex {
                 1.0
             },
             nearest_other_technique: other_id.into(),
-            classifier_rank: self.classifier.as_ref().and_then(|c| c.rank(text, technique)),
+            classifier_rank: self
+                .classifier
+                .as_ref()
+                .and_then(|c| c.rank(text, technique)),
         };
         let p = &self.params;
         let verdict = if near_orig >= p.near_duplicate {
@@ -322,7 +325,9 @@ impl FilterIndex {
             Err(RejectReason::CloserToOtherTechnique)
         } else if p.classifier_top_k > 0
             && self.classifier.is_some()
-            && scores.classifier_rank.is_none_or(|r| r > p.classifier_top_k)
+            && scores
+                .classifier_rank
+                .is_none_or(|r| r > p.classifier_top_k)
         {
             Err(RejectReason::ClassifierOffLabel)
         } else {

@@ -55,6 +55,10 @@ pub struct Provenance {
     /// The LLM call, for synthetic rows.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub llm: Option<LlmProvenance>,
+    /// The maximal-marginal-relevance score the row was selected at (`select.method =
+    /// "mmr"`, when its cluster's pool had more rows than it kept).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub selection_score: Option<f32>,
 }
 
 /// The LLM call that wrote a synthetic row. Never holds the API key.
@@ -251,6 +255,7 @@ mod tests {
                     classifier_rank: Some(2),
                 },
                 llm: None,
+                selection_score: None,
             },
         }
     }

@@ -15,8 +15,8 @@ use crate::cluster::{ClusterError, TechniqueClusters, cluster_technique, normali
 use crate::config::{ConfigError, ValidConfig};
 use crate::data::{DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, EmbedService};
-use crate::filter::FilterIndex;
 use crate::eval::probe::TextClassifier;
+use crate::filter::FilterIndex;
 use crate::generate::contrast::add_contrasts;
 use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
@@ -436,7 +436,9 @@ async fn augment_unlocked(
     let mut acceptor = Acceptor::new(filter, reports);
     if cfg.generate.contrast {
         let (emb, centroids) = (&prep.embeddings, &prep.centroids);
-        add_contrasts(&mut jobs, &selected, samples, emb, centroids, catalog, &acceptor);
+        add_contrasts(
+            &mut jobs, &selected, samples, emb, centroids, catalog, &acceptor,
+        );
     }
     let stage = StageInput {
         cfg,

@@ -321,13 +321,23 @@ mod tests {
         let m = local.render(&with).unwrap();
         use Role::*;
         let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
-        assert_eq!(roles, vec![System, User, Assistant, User, Assistant, User, Assistant, User]);
-        assert!(m[0].content.ends_with("never describes Credentials from Password Stores."));
+        assert_eq!(
+            roles,
+            vec![
+                System, User, Assistant, User, Assistant, User, Assistant, User
+            ]
+        );
+        assert!(
+            m[0].content
+                .ends_with("never describes Credentials from Password Stores.")
+        );
         assert_eq!(m[2].content, "It read saved browser passwords.");
         assert!(m.last().unwrap().content.contains("OS Credential Dumping"));
         let remote = PromptTemplate::load("remote-json").unwrap();
         let u = &remote.render(&with).unwrap()[1].content;
-        assert!(u.contains("Do not describe T1555") && u.contains("- It read saved browser passwords."));
+        assert!(
+            u.contains("Do not describe T1555") && u.contains("- It read saved browser passwords.")
+        );
         for t in [&local, &remote] {
             let plain = t.render(&ctx()).unwrap();
             assert!(plain.iter().all(|m| !m.content.contains("Password Stores")));

@@ -440,8 +440,7 @@ impl OnLabel {
         };
         let parts: Vec<String> = [
             rate(self.synthetic_on_label, self.synthetic).map(|r| format!("LLM rows {r}")),
-            rate(self.procedures_on_label, self.procedures)
-                .map(|r| format!("procedure rows {r}")),
+            rate(self.procedures_on_label, self.procedures).map(|r| format!("procedure rows {r}")),
         ]
         .into_iter()
         .flatten()

@@ -481,3 +481,123 @@ fn dry_run_of_a_huge_plan_is_bounded() {
     assert!((15_000..15_010).contains(&planned), "{planned}");
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
 }
+
+/// Over-generate and select, the consistency classifier and the contrast, on a
+/// deterministic endpoint: each cluster fills a pool of 3 × its rows, keeps the rows it
+/// wanted by MMR (selection score in provenance, the rest rejected as `not-selected`), every
+/// row carries the classifier's rank, and every prompt shows the nearest other technique.
+#[tokio::test(flavor = "multi_thread")]
+async fn pool_selection_classifier_and_contrast_on_a_deterministic_endpoint() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let contrasted = Arc::new(AtomicUsize::new(0));
+    let seen = contrasted.clone();
+    let server = FaultServer::start(move |_, body| {
+        // The remote endpoint gets the `remote-json` template.
+        let user = body["messages"][1]["content"].as_str().unwrap_or("");
+        if user.contains("Do not describe T") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        Reply::ok(&deterministic_answer(body))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_filters_config(dir.path(), "[select]\nmethod = \"mmr\"\npool = 3.0\n");
+    let out = dir.path().join("out");
+    let (url, out2) = (server.base_url(), out.clone());
+    let o = tokio::task::spawn_blocking(move || {
+        support::augment_cli::augment_llm(&out2, &cfg, &url, &["--target", "absolute:2"])
+            .args(["--contrast", "--classifier-top-k", "4"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = read_report(&out);
+    let requests = report["llm"]["requests"].as_u64().unwrap();
+    assert_eq!(
+        contrasted.load(Ordering::SeqCst) as u64,
+        requests,
+        "every prompt contrasts"
+    );
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    let added = synthetic(&rows);
+    let techniques = report["techniques"].as_array().unwrap();
+    assert_eq!(
+        added.len(),
+        2 * techniques.len(),
+        "each technique keeps exactly 2"
+    );
+    for r in &added {
+        let p = &r["provenance"];
+        let rank = p["scores"]["classifier_rank"].as_u64().unwrap();
+        assert!((1..=4).contains(&rank), "{r}");
+        assert!(p["selection_score"].as_f64().is_some(), "{r}");
+    }
+    let rejected = read_jsonl(&out.join("rejected.jsonl"));
+    let not_selected: Vec<&Value> = rejected
+        .iter()
+        .filter(|r| r["reason"] == "not-selected")
+        .collect();
+    assert!(
+        not_selected.len() >= 2 * techniques.len(),
+        "pools of 6 keep 2: {report:#}"
+    );
+    assert!(not_selected.iter().all(|r| r["scores"].is_object()));
+    for r in rejected
+        .iter()
+        .filter(|r| r["reason"] == "classifier-off-label")
+    {
+        assert!(r["scores"]["classifier_rank"].as_u64().unwrap() > 4, "{r}");
+    }
+    for t in techniques {
+        let n = t["added_synthetic"].as_u64().unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(t["candidates"].as_u64().unwrap(), n + rejected_total(t));
+    }
+    let on = &report["on_label"];
+    assert_eq!(on["synthetic"].as_u64().unwrap(), added.len() as u64);
+    assert!(
+        report["config"]
+            .as_str()
+            .unwrap()
+            .contains("method = \"mmr\"")
+    );
+}
+
+/// The same three features against the real local model, on one technique.
+#[test]
+fn pool_selection_classifier_and_contrast_with_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[generate]\nmax_requests_factor = 8.0\ncontrast = true\n[select]\nmethod = \"mmr\"\n[filter]\nclassifier_top_k = 3\n[local]\nthreads = 1\n",
+    )
+    .unwrap();
+    let status = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--source", "llm", "--target", "absolute:2", "--seed", "5"])
+        .args(["--technique", "T1072"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = read_report(&out);
+    let t = &report["techniques"][0];
+    let n = t["added_synthetic"].as_u64().unwrap();
+    assert!(n <= 2);
+    assert_eq!(t["candidates"].as_u64().unwrap(), n + rejected_total(t));
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    for r in synthetic(&rows) {
+        let rank = r["provenance"]["scores"]["classifier_rank"]
+            .as_u64()
+            .unwrap();
+        assert!(rank <= 3, "{r}");
+    }
+    assert_eq!(report["on_label"]["synthetic"].as_u64().unwrap(), n);
+}

@@ -252,9 +252,18 @@ mod tests {
 
     fn rows() -> Vec<Sample> {
         let topics = [
-            ("T1003", "dumped credentials from lsass memory with mimikatz"),
-            ("T1059", "ran powershell scripts through the command interpreter"),
-            ("T1105", "downloaded further tools from its server over http"),
+            (
+                "T1003",
+                "dumped credentials from lsass memory with mimikatz",
+            ),
+            (
+                "T1059",
+                "ran powershell scripts through the command interpreter",
+            ),
+            (
+                "T1105",
+                "downloaded further tools from its server over http",
+            ),
         ];
         (0..30)
             .map(|i| {

@@ -22,6 +22,8 @@ pub enum Rejection {
     Filter(RejectReason),
     /// Its cluster already had every row it needed.
     OverTarget,
+    /// Accepted into the pool, but not chosen by the selection (`select.method = "mmr"`).
+    NotSelected,
 }
 
 impl Rejection {
@@ -40,6 +42,7 @@ impl Rejection {
             },
             Self::Filter(r) => r.as_str(),
             Self::OverTarget => "over-target",
+            Self::NotSelected => "not-selected",
         }
     }
 }
@@ -196,13 +199,16 @@ impl Acceptor {
             return Err(reason);
         }
         // A near copy accepted earlier in this run is in the index: check_embedded sees it.
-        let (verdict, scores) = self.filter.check_embedded(&cand.text, embedding, &technique);
+        let (verdict, scores) = self
+            .filter
+            .check_embedded(&cand.text, embedding, &technique);
         if let Err(reason) = verdict {
             let reason = Rejection::Filter(reason);
             self.reject(tech, cand.origin, &cand.text, reason, Some(scores));
             return Err(reason);
         }
         self.filter.accept(&cand.text, embedding.to_owned());
+        job.embeddings.push(embedding.to_owned());
         let report = &mut self.reports[tech];
         match cand.origin {
             Origin::AttackProcedure => report.added_procedures += 1,
@@ -221,9 +227,22 @@ impl Acceptor {
                 seed_ids: cand.seed_ids,
                 scores,
                 llm: cand.llm,
+                selection_score: None,
             },
         });
         Ok(())
+    }
+
+    /// Takes back an accepted row of technique `tech` (its text stays in the duplicate
+    /// index): uncounted from the report, kept as rejected for `reason`.
+    pub fn unaccept(&mut self, tech: usize, row: NewRow, reason: Rejection) {
+        let report = &mut self.reports[tech];
+        match row.sample.origin {
+            Origin::AttackProcedure => report.added_procedures -= 1,
+            _ => report.added_synthetic -= 1,
+        }
+        let scores = Some(row.provenance.scores);
+        self.reject(tech, row.sample.origin, &row.sample.text, reason, scores);
     }
 
     /// The reports and the rejected candidates.

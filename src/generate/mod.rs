@@ -22,6 +22,7 @@ pub mod guard;
 pub mod plan;
 pub mod procedures;
 mod progress;
+pub mod select;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -55,6 +56,8 @@ pub struct ClusterJob<'a> {
     pub target: usize,
     /// Rows accepted so far, in acceptance order.
     pub rows: Vec<NewRow>,
+    /// The embedding of each row (same order), for selection.
+    pub embeddings: Vec<ndarray::Array1<f32>>,
     /// Requests planned so far.
     pub sent: usize,
     /// Most requests it may send.
@@ -130,6 +133,7 @@ pub async fn llm_stage(
     let template = PromptTemplate::load(cfg.generate.template.as_deref().unwrap_or("local-one"))?;
     let techniques = technique_contexts(input.clusters, input.catalog);
     let planner = Planner::new(cfg, &template, input.samples, &techniques);
+    let keep = select::widen(jobs, &cfg.select);
     planner.set_budgets(jobs);
     let mut outcome = LlmOutcome {
         template: (template.name().to_string(), template.hash().to_string()),
@@ -137,6 +141,7 @@ pub async fn llm_stage(
     };
     if run.dry_run {
         outcome.plan = Some(planner.dry_run(jobs)?);
+        select::choose(jobs, &keep, acceptor, &cfg.select);
         return Ok(outcome);
     }
     std::fs::create_dir_all(&run.dir).map_err(|source| PipelineError::OutputDir {
@@ -182,6 +187,7 @@ pub async fn llm_stage(
         }
     }
     taker.progress.finish();
+    select::choose(jobs, &keep, acceptor, &cfg.select);
     outcome.seconds = t.elapsed().as_secs_f64();
     let (usage, summary) = fetcher.finish(&cfg.llm.model, outcome.seconds);
     outcome.usage = Some(usage);

@@ -76,6 +76,7 @@ pub fn cluster_jobs<'a>(
                 cluster: c,
                 target,
                 rows: Vec::new(),
+                embeddings: Vec::new(),
                 sent: 0,
                 budget: 0,
                 procedures: Vec::new(),
