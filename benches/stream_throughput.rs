@@ -48,6 +48,7 @@ fn requests(cfg: &ValidConfig, n: usize) -> Vec<PlannedRequest> {
                 key: request_key(&cfg.llm, &request),
                 request,
                 example_ids: Vec::new(),
+                rewrite_of: None,
             }
         })
         .collect()

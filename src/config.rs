@@ -74,12 +74,16 @@ pub enum Source {
     /// Procedure examples first, the LLM fills the rest.
     #[default]
     Both,
+    /// The LLM rewrites the technique's ATT&CK procedure examples (nearest the cluster
+    /// first) into the style of the cluster's sentences: other names, the same behaviour.
+    /// Clusters of a technique without procedure examples get plain LLM sentences.
+    Rewrite,
 }
 
 impl Source {
     /// Whether the LLM is used.
     pub fn uses_llm(self) -> bool {
-        matches!(self, Source::Llm | Source::Both)
+        matches!(self, Source::Llm | Source::Both | Source::Rewrite)
     }
     /// Whether procedure examples are added as rows.
     pub fn uses_procedures(self) -> bool {

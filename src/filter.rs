@@ -119,6 +119,8 @@ pub enum RejectReason {
     CloserToOtherTechnique,
     /// The consistency classifier does not rank its technique within `classifier_top_k`.
     ClassifierOffLabel,
+    /// A rewrite that is a near duplicate of the procedure example it rewrites.
+    NearDuplicateSource,
 }
 
 impl RejectReason {
@@ -139,6 +141,7 @@ impl RejectReason {
             Self::LowFidelity => "low-fidelity",
             Self::CloserToOtherTechnique => "closer-to-other-technique",
             Self::ClassifierOffLabel => "classifier-off-label",
+            Self::NearDuplicateSource => "near-duplicate-source",
         }
     }
 }
@@ -334,6 +337,11 @@ impl FilterIndex {
             Ok(())
         };
         (verdict, scores)
+    }
+
+    /// The cosine at or above which two sentences are near duplicates.
+    pub fn near_duplicate(&self) -> f32 {
+        self.params.near_duplicate
     }
 
     /// Records an accepted sentence so later candidates are checked against it.

@@ -84,6 +84,9 @@ pub struct LlmProvenance {
     pub attempt: usize,
     /// Request key (hash of the request), as in the journal.
     pub request: String,
+    /// The ATT&CK procedure example this row rewrites (`source = "rewrite"`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rewrite_of: Option<String>,
 }
 
 /// A row added by augmentation.

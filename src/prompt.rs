@@ -90,6 +90,8 @@ pub struct PromptContext {
     pub examples: Vec<String>,
     /// The nearest other technique, not to be described (`generate.contrast`).
     pub contrast: Option<ContrastContext>,
+    /// The ATT&CK procedure example to rewrite (`source = "rewrite"`).
+    pub rewrite: Option<String>,
     /// How many sentences to write.
     pub n: usize,
     /// The answer shape: `json` (an array of strings) or `lines` (one per line).
@@ -301,9 +303,35 @@ mod tests {
                 "APT28 used Mimikatz.".into(),
             ],
             contrast: None,
+            rewrite: None,
             n: 5,
             output: "json".into(),
         }
+    }
+
+    #[test]
+    fn rewrite_asks_for_a_rewrite_of_the_example() {
+        let with = PromptContext {
+            rewrite: Some("APT28 used Mimikatz to dump LSASS.".into()),
+            ..ctx()
+        };
+        let local = PromptTemplate::load("local-one")
+            .unwrap()
+            .render(&with)
+            .unwrap();
+        let last = &local.last().unwrap().content;
+        assert!(
+            last.starts_with("Rewrite this threat report sentence about OS Credential Dumping")
+        );
+        assert!(last.ends_with(": APT28 used Mimikatz to dump LSASS."));
+        let remote = PromptTemplate::load("remote-json")
+            .unwrap()
+            .render(&with)
+            .unwrap();
+        let u = &remote[1].content;
+        assert!(u.contains("Procedure example: APT28 used Mimikatz to dump LSASS."));
+        assert!(u.contains("into 5 different sentences") && !u.contains("Write 5 new"));
+        assert!(u.ends_with("Answer with a JSON array of 5 strings."));
     }
 
     #[test]

@@ -566,9 +566,16 @@ async fn pool_selection_classifier_and_contrast_on_a_deterministic_endpoint() {
     );
 }
 
-/// The same three features against the real local model, on one technique.
+/// The same three features against the real local model, on one technique, writing new
+/// sentences and rewriting procedure examples.
 #[test]
 fn pool_selection_classifier_and_contrast_with_the_local_model() {
+    for source in ["llm", "rewrite"] {
+        quality_run_with_the_local_model(source);
+    }
+}
+
+fn quality_run_with_the_local_model(source: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let cfg = dir.path().join("c.toml");
@@ -582,11 +589,11 @@ fn pool_selection_classifier_and_contrast_with_the_local_model() {
         .arg(&out)
         .arg("--config")
         .arg(&cfg)
-        .args(["--source", "llm", "--target", "absolute:2", "--seed", "5"])
+        .args(["--source", source, "--target", "absolute:2", "--seed", "5"])
         .args(["--technique", "T1072"])
         .status()
         .unwrap();
-    assert!(status.success());
+    assert!(status.success(), "{source}");
     let report = read_report(&out);
     let t = &report["techniques"][0];
     let n = t["added_synthetic"].as_u64().unwrap();
@@ -598,6 +605,69 @@ fn pool_selection_classifier_and_contrast_with_the_local_model() {
             .as_u64()
             .unwrap();
         assert!(rank <= 3, "{r}");
+        let rewrite_of = r["provenance"]["llm"]["rewrite_of"].as_str();
+        assert_eq!(rewrite_of.is_some(), source == "rewrite", "{r}");
     }
     assert_eq!(report["on_label"]["synthetic"].as_u64().unwrap(), n);
+}
+
+/// `--source rewrite`: every request rewrites an ATT&CK procedure example of the technique
+/// (named in provenance); an answer that copies the example back is rejected as
+/// `near-duplicate-source`.
+#[tokio::test(flavor = "multi_thread")]
+async fn rewrite_source_names_its_procedure_example_and_refuses_copies() {
+    let server = FaultServer::start(|_, body| {
+        let user = body["messages"][1]["content"].as_str().unwrap_or("");
+        let example = user
+            .split_once("Procedure example: ")
+            .map(|(_, rest)| rest.lines().next().unwrap_or(""));
+        match example {
+            Some(e) if body["seed"].as_u64().unwrap_or(0) % 2 == 0 => Reply::ok(e),
+            _ => Reply::ok(&deterministic_answer(body)),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_filters_config(dir.path(), "");
+    // Copies of the source must be caught even with the duplicate filters open.
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        cfg_text.replace("near_duplicate = 1.0", "near_duplicate = 0.95"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (url, out2) = (server.base_url(), out.clone());
+    let o = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["--input", TINY, "--output"])
+            .arg(&out2)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--source", "rewrite", "--target", "absolute:3"])
+            .args(["--base-url", &url, "--model", "fake"])
+            .args(["--sentences-per-request", "1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_jsonl(&out.join("augmented.jsonl"));
+    let added = synthetic(&rows);
+    assert!(!added.is_empty());
+    for r in &added {
+        let source = r["provenance"]["llm"]["rewrite_of"]
+            .as_str()
+            .expect("rewrite_of");
+        assert_ne!(source, r["text"].as_str().unwrap());
+    }
+    let report = read_report(&out);
+    assert!(
+        report["rejected"]["near-duplicate-source"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{report:#}"
+    );
 }

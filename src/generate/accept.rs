@@ -95,6 +95,8 @@ pub struct Candidate {
     pub origin: Origin,
     /// The original rows shown to whoever wrote it.
     pub seed_ids: Vec<usize>,
+    /// The embedding of the procedure example it rewrites (`source = "rewrite"`).
+    pub source: Option<ndarray::Array1<f32>>,
     /// The request that produced it (LLM sentences only).
     pub llm: Option<LlmProvenance>,
 }
@@ -199,9 +201,15 @@ impl Acceptor {
             return Err(reason);
         }
         // A near copy accepted earlier in this run is in the index: check_embedded sees it.
-        let (verdict, scores) = self
+        let (mut verdict, scores) = self
             .filter
             .check_embedded(&cand.text, embedding, &technique);
+        if let Some(source) = &cand.source
+            && verdict.is_ok()
+            && source.dot(&embedding) >= self.filter.near_duplicate()
+        {
+            verdict = Err(RejectReason::NearDuplicateSource);
+        }
         if let Err(reason) = verdict {
             let reason = Rejection::Filter(reason);
             self.reject(tech, cand.origin, &cand.text, reason, Some(scores));

@@ -317,6 +317,7 @@ mod tests {
             key: request_key(&cfg.llm, &req),
             request: req,
             example_ids: Vec::new(),
+            rewrite_of: None,
         }];
         let got: Vec<_> = fetcher.stream(&planned).collect().await;
         assert_eq!(got.len(), 1);

@@ -67,6 +67,9 @@ pub struct ClusterJob<'a> {
     /// The nearest other technique and its sentence, shown as a contrast when
     /// `generate.contrast` is on.
     pub contrast: Option<ContrastContext>,
+    /// With `source = "rewrite"`: the procedure examples to rewrite (nearest the cluster
+    /// first) and their embeddings; request `slot` rewrites entry `slot % len`.
+    pub rewrite_pool: Vec<(String, ndarray::Array1<f32>)>,
 }
 
 impl ClusterJob<'_> {
@@ -307,11 +310,14 @@ impl Taker<'_> {
             let p = &planned[pi];
             let job = &mut jobs[p.job];
             let row_key = format!("{}#{}", p.key, job.rows.len());
+            let source = p.rewrite_of.map(|k| &job.rewrite_pool[k]);
             let cand = Candidate {
                 text,
                 origin: Origin::Synthetic,
                 seed_ids: p.example_ids.clone(),
+                source: source.map(|s| s.1.clone()),
                 llm: Some(LlmProvenance {
+                    rewrite_of: source.map(|s| s.0.clone()),
                     seed: p.seed,
                     prompt_tokens,
                     completion_tokens,

@@ -31,6 +31,8 @@ pub struct PlannedRequest {
     pub request: ChatRequest,
     /// The original rows shown as examples.
     pub example_ids: Vec<usize>,
+    /// The entry of the job's rewrite pool this request rewrites.
+    pub rewrite_of: Option<usize>,
 }
 
 /// What a dry run reports: the first round's requests and the budgets, tokens and cost.
@@ -81,6 +83,7 @@ pub fn cluster_jobs<'a>(
                 budget: 0,
                 procedures: Vec::new(),
                 contrast: None,
+                rewrite_pool: Vec::new(),
             });
         }
         let summary = |c: &crate::cluster::Cluster| ClusterSummary {
@@ -195,6 +198,7 @@ impl<'a> Planner<'a> {
         let example_ids: Vec<usize> = (0..e).map(|i| pool[(slot * e + i) % pool.len()]).collect();
         let text = |id: &usize| self.samples[*id].text.clone();
         let technique = &self.techniques[job.tech];
+        let rewrite_of = (!job.rewrite_pool.is_empty()).then(|| slot % job.rewrite_pool.len());
         let ctx = PromptContext {
             technique: technique.clone(),
             central: job.cluster.central.iter().map(text).collect(),
@@ -209,6 +213,7 @@ impl<'a> Planner<'a> {
                 .collect(),
             examples: example_ids.iter().map(text).collect(),
             contrast: job.contrast.clone().filter(|_| g.contrast),
+            rewrite: rewrite_of.map(|k| job.rewrite_pool[k].0.clone()),
             n: self.per_request(),
             output: match g.output {
                 OutputShape::Json => "json".into(),
@@ -238,6 +243,7 @@ impl<'a> Planner<'a> {
             key: request_key(&self.cfg.llm, &request),
             request,
             example_ids,
+            rewrite_of,
         })
     }
 

@@ -3,7 +3,11 @@
 
 use super::{Acceptor, Candidate, ClusterJob, StageInput};
 use crate::catalog::Procedures;
+use crate::config::Source;
 use crate::data::Origin;
+
+/// Most procedure examples a cluster rewrites (the nearest to its centroid).
+pub const MAX_REWRITE_POOL: usize = 64;
 use crate::pipeline::PipelineError;
 
 /// Fills each job's prompt examples and, when the source uses them, adds procedure examples
@@ -28,12 +32,23 @@ pub async fn add_procedures(
             order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]).then(a.cmp(&b)));
             // Prompts never show the LLM an avoided sentence (e.g. a test row inside a
             // longer procedure example).
-            job.procedures = order
+            let shown: Vec<usize> = order
                 .iter()
-                .filter(|&&i| acceptor.may_show(&texts[i]))
+                .copied()
+                .filter(|&i| acceptor.may_show(&texts[i]))
+                .collect();
+            job.procedures = shown
+                .iter()
                 .take(g.procedures_per_prompt)
                 .map(|&i| texts[i].clone())
                 .collect();
+            if g.source == Source::Rewrite {
+                job.rewrite_pool = shown
+                    .iter()
+                    .take(MAX_REWRITE_POOL)
+                    .map(|&i| (texts[i].clone(), emb.row(i).to_owned()))
+                    .collect();
+            }
             if !g.source.uses_procedures() {
                 continue;
             }
@@ -52,6 +67,7 @@ pub async fn add_procedures(
                     text,
                     origin,
                     seed_ids: job.cluster.central.clone(),
+                    source: None,
                     llm: None,
                 };
                 // A rejection is counted and kept by the Acceptor.
