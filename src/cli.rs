@@ -64,6 +64,8 @@ pub enum ArmKind {
     Llm,
     /// Procedure examples first, LLM sentences for the rest (synthcti default).
     Both,
+    /// LLM rewrites of ATT&CK procedure examples (synthcti `source = "rewrite"`).
+    Rewrite,
 }
 
 impl ArmKind {
@@ -75,7 +77,26 @@ impl ArmKind {
             Self::Procedures => "procedures",
             Self::Llm => "synthcti-llm",
             Self::Both => "synthcti-both",
+            Self::Rewrite => "synthcti-rewrite",
         }
+    }
+}
+
+/// `NAME=FILE` → an arm name and its configuration file.
+fn parse_arm_config(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, file))
+            if !name.trim().is_empty()
+                && !file.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok((name.to_string(), PathBuf::from(file)))
+        }
+        _ => Err(format!(
+            "{s:?}: expected NAME=FILE with NAME of letters, digits, '-', '_' or '.'"
+        )),
     }
 }
 
@@ -160,6 +181,12 @@ pub struct EvalArgs {
         default_value = "oversample,eda,procedures,llm"
     )]
     pub arms: Vec<ArmKind>,
+    /// A synthcti arm with its own configuration file (repeatable), `NAME=FILE`: e.g.
+    /// `contrast=contrast.toml`; the file's `generate.source` is the arm's source, and this
+    /// command's embedding and LLM flags apply on top. Compares configurations on the same
+    /// folds.
+    #[arg(long = "arm-config", value_name = "NAME=FILE", value_parser = parse_arm_config)]
+    pub arm_configs: Vec<(String, PathBuf)>,
     /// Loss weights of added rows to cross with the ratios (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub synthetic_weights: Vec<f32>,
@@ -176,6 +203,43 @@ pub struct EvalArgs {
     /// Keep test rows that have an exact copy in the training part.
     #[arg(long)]
     pub keep_test_duplicates: bool,
+}
+
+/// The synthcti arms' on-label rates, filter rejections and configurations.
+fn pipeline_arms_markdown(arms: &[PipelineArm], files: &[(String, PathBuf)]) -> String {
+    use crate::report::OnLabel;
+    let mut md = String::from("\n## synthcti arms: on-label rate over all folds\n\n");
+    md.push_str("Rows whose technique a TF-IDF (char 2–5) + linear SVM trained on the fold's training part ranks first.\n\n| arm | LLM requests | LLM rows | procedure rows |\n|---|---:|---:|---:|\n");
+    for arm in arms {
+        let o = arm.on_label();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            arm.name(),
+            arm.llm_requests(),
+            OnLabel::rate(o.synthetic_on_label, o.synthetic),
+            OnLabel::rate(o.procedures_on_label, o.procedures),
+        ));
+    }
+    md.push_str("\n## synthcti arms: filter rejections over all folds\n\n");
+    md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (exact, contained or near copies) that the filter kept out of training before the leak screen.\n\n| arm | reason | rows |\n|---|---|---:|\n");
+    for arm in arms {
+        for (reason, n) in arm.rejected() {
+            md.push_str(&format!("| {} | {reason} | {n} |\n", arm.name()));
+        }
+    }
+    md.push_str("\n## synthcti arms: configurations\n");
+    for arm in arms {
+        let file = files.iter().find(|(n, _)| n == arm.name());
+        let from = file.map_or("--config and flags".to_string(), |(_, p)| {
+            p.display().to_string()
+        });
+        md.push_str(&format!(
+            "\n### {} ({from})\n\n```toml\n{}```\n",
+            arm.name(),
+            arm.config().to_toml()
+        ));
+    }
+    md
 }
 
 /// `synthcti export`.
@@ -571,9 +635,33 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
             ArmKind::Procedures => Source::Procedures,
             ArmKind::Llm => Source::Llm,
             ArmKind::Both => Source::Both,
+            ArmKind::Rewrite => Source::Rewrite,
         };
         let arm = PipelineArm::new(arm.name(), source, &cfg, journals.clone(), embed.clone())?;
         pipeline_arms.push(arm);
+    }
+    for (name, path) in &a.arm_configs {
+        let taken = a.arms.iter().any(|k| k.name() == name)
+            || pipeline_arms.iter().any(|p| p.name() == name);
+        anyhow::ensure!(
+            !taken,
+            "--arm-config {name}: an arm of that name already runs"
+        );
+        let mut c = Config::from_file(path)?;
+        a.embed.apply(&mut c);
+        a.llm.apply(&mut c);
+        c.seed = cfg.seed;
+        let c = c
+            .validate()
+            .with_context(|| format!("--arm-config {name}={}", path.display()))?;
+        let source = c.generate.source;
+        pipeline_arms.push(PipelineArm::new(
+            name,
+            source,
+            &c,
+            journals.clone(),
+            embed.clone(),
+        )?);
     }
     // The sweep is sync code (the pipeline arms block on the runtime): a blocking thread.
     let samples = ds.samples;
@@ -595,17 +683,7 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
     write_results(&a.output, &results)?;
     let mut md = markdown(&results);
     if !pipeline_arms.is_empty() {
-        md.push_str("\n## synthcti arms: filter rejections over all folds\n\n");
-        md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (exact, contained or near copies) that the filter kept out of training before the leak screen.\n\n| arm | LLM requests | reason | rows |\n|---|---:|---|---:|\n");
-        for arm in &pipeline_arms {
-            for (reason, n) in arm.rejected() {
-                md.push_str(&format!(
-                    "| {} | {} | {reason} | {n} |\n",
-                    arm.name(),
-                    arm.llm_requests()
-                ));
-            }
-        }
+        md.push_str(&pipeline_arms_markdown(&pipeline_arms, &a.arm_configs));
         crate::output::write_file(&a.output.join("results.md"), md.as_bytes())?;
     }
     write!(stdout, "{md}")?;

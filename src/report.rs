@@ -434,10 +434,25 @@ impl OnLabel {
         *on += usize::from(rank == 1);
     }
 
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &OnLabel) {
+        self.procedures_on_label += other.procedures_on_label;
+        self.procedures += other.procedures;
+        self.synthetic_on_label += other.synthetic_on_label;
+        self.synthetic += other.synthetic;
+    }
+
+    /// `0.64 (96/150)`, or `–` when no row was scored.
+    pub fn rate(on: usize, n: usize) -> String {
+        if n == 0 {
+            "–".into()
+        } else {
+            format!("{:.2} ({on}/{n})", on as f64 / n as f64)
+        }
+    }
+
     fn line(&self) -> Option<String> {
-        let rate = |on: usize, n: usize| {
-            (n > 0).then(|| format!("{:.2} ({on}/{n})", on as f64 / n as f64))
-        };
+        let rate = |on: usize, n: usize| (n > 0).then(|| Self::rate(on, n));
         let parts: Vec<String> = [
             rate(self.synthetic_on_label, self.synthetic).map(|r| format!("LLM rows {r}")),
             rate(self.procedures_on_label, self.procedures).map(|r| format!("procedure rows {r}")),

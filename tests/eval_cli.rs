@@ -20,6 +20,13 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("eval");
     let folds = dir.path().join("folds.csv");
+    // A second procedures arm with its own configuration: the classifier filter at k = 1.
+    let k1 = dir.path().join("k1.toml");
+    std::fs::write(
+        &k1,
+        "[generate]\nsource = \"procedures\"\n[filter]\nclassifier_top_k = 1\n",
+    )
+    .unwrap();
     let o = synthcti()
         .args([
             "eval",
@@ -37,6 +44,8 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
             "--save-folds",
         ])
         .arg(&folds)
+        .arg("--arm-config")
+        .arg(format!("procedures-k1={}", k1.display()))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -60,7 +69,10 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     assert_eq!(r["none"]["runs"].as_array().unwrap().len(), 3);
     let results = r["results"].as_array().unwrap();
     let arms: HashSet<&str> = results.iter().map(|a| a["arm"].as_str().unwrap()).collect();
-    assert_eq!(arms, HashSet::from(["oversample", "eda", "procedures"]));
+    assert_eq!(
+        arms,
+        HashSet::from(["oversample", "eda", "procedures", "procedures-k1"])
+    );
     // Matched counts: every arm added the same rows.
     let added: Vec<f64> = results
         .iter()
@@ -83,8 +95,33 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
         "{md}"
     );
     assert!(md.contains("filter rejections over all folds"), "{md}");
+    assert!(
+        md.contains("| procedures-k1 | classifier-off-label |"),
+        "{md}"
+    );
+    // Every row the k = 1 arm kept is on label, by construction; the plain arm's are not all.
+    let on_label = |arm: &str| {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {arm} | 0 | – | ")))
+            .unwrap_or_else(|| panic!("no on-label line for {arm}: {md}"));
+        line.split(" | ")
+            .nth(3)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(on_label("procedures-k1"), "1.00");
+    assert_ne!(on_label("procedures"), "1.00");
+    assert!(
+        md.contains(&format!("### procedures-k1 ({})", k1.display())),
+        "{md}"
+    );
+    assert!(md.contains("classifier_top_k = 1"), "{md}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 1 + 3);
+    assert_eq!(csv.lines().count(), 1 + 1 + 4);
     // Saved folds: every row once for seed 0, three folds.
     let mut rdr = csv::Reader::from_path(&folds).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();

@@ -14,6 +14,7 @@ use crate::data::Sample;
 use crate::embed::EmbedService;
 use crate::generate::Rejection;
 use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
+use crate::report::OnLabel;
 use crate::technique::TechniqueId;
 
 /// An arm that runs the augmentation pipeline on each training fold.
@@ -25,6 +26,7 @@ pub struct PipelineArm {
     runtime: tokio::runtime::Handle,
     rejected: BTreeMap<Rejection, usize>,
     llm_requests: u64,
+    on_label: OnLabel,
 }
 
 impl PipelineArm {
@@ -54,6 +56,7 @@ impl PipelineArm {
             runtime,
             rejected: BTreeMap::new(),
             llm_requests: 0,
+            on_label: OnLabel::default(),
         })
     }
 
@@ -61,6 +64,22 @@ impl PipelineArm {
     /// and `near-duplicate-avoid` count the test sentences that the avoid filter caught).
     pub fn rejected(&self) -> &BTreeMap<Rejection, usize> {
         &self.rejected
+    }
+
+    /// On-label counts of the rows the arm produced (each fold's classifier is trained on
+    /// that fold's training part), summed over every fold so far.
+    pub fn on_label(&self) -> &OnLabel {
+        &self.on_label
+    }
+
+    /// The arm's configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.cfg
+    }
+
+    /// The arm's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// LLM requests answered by the endpoint over every fold so far.
@@ -148,6 +167,7 @@ impl Augmenter for PipelineArm {
             *self.rejected.entry(reason).or_default() += n;
         }
         self.llm_requests += report.llm.map_or(0, |l| l.requests);
+        self.on_label.add(&report.on_label);
         Ok(interleave_clusters(
             rows.into_iter()
                 .map(|r| (r.provenance.cluster, r.sample))
