@@ -73,12 +73,61 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
     c.local.threads = None;
     c.local.start_timeout_secs = d.local.start_timeout_secs;
     c.local.log_dir = None;
-    let config = hex::encode(Sha256::digest(c.to_toml().as_bytes()))[..16].to_string();
+    let config = hex::encode(Sha256::digest(hashed_toml(&c).as_bytes()))[..16].to_string();
     JournalHeader {
         synthcti: env!("CARGO_PKG_VERSION").to_string(),
         input,
         config,
     }
+}
+
+/// The configuration as hashed into journal headers: knobs added after journals got headers
+/// are left out while they keep their defaults, so a run journaled by an earlier synthcti
+/// still resumes after an upgrade (its hash was taken without them).
+fn hashed_toml(c: &Config) -> String {
+    let d = Config::default();
+    let mut lines: Vec<(&str, &str)> = Vec::new();
+    if c.generate.contrast == d.generate.contrast {
+        lines.push(("generate", "contrast = false"));
+    }
+    if c.filter.classifier_top_k == d.filter.classifier_top_k {
+        lines.push(("filter", "classifier_top_k = 0"));
+    }
+    let tables: &[&str] = if c.select == d.select {
+        &["select"]
+    } else {
+        &[]
+    };
+    strip_toml(&c.to_toml(), &lines, tables)
+}
+
+/// Pretty TOML without the `(table, line)` lines and the whole `tables` (with the blank line
+/// before each).
+fn strip_toml(text: &str, lines: &[(&str, &str)], tables: &[&str]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut table = "";
+    let mut blank = false;
+    for line in text.lines() {
+        if line.is_empty() {
+            blank = true;
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            table = name;
+        }
+        if tables.contains(&table) || lines.contains(&(table, line)) {
+            if line.starts_with('[') {
+                blank = false;
+            }
+            continue;
+        }
+        if std::mem::take(&mut blank) {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The key journals written before the stage split (synthcti 0.1.0 up to issue 10) used: a
@@ -274,6 +323,39 @@ impl Fetcher {
 mod tests {
     use super::*;
     use crate::llm::ChatMessage;
+
+    /// Knobs added after journal headers existed do not change the hash while at their
+    /// defaults (the default configuration's hash is what synthcti wrote before them, checked
+    /// by resuming such journals), and do change it when set.
+    #[test]
+    fn new_knobs_at_defaults_keep_the_journal_hash() {
+        let d = Config::default();
+        let text = hashed_toml(&d);
+        for gone in ["contrast", "classifier_top_k", "[select]", "lambda"] {
+            assert!(!text.contains(gone), "{gone}: {text}");
+        }
+        assert!(text.ends_with("max_avoid_containment = 0.8\n"), "{text}");
+        assert!(!text.contains("\n\n\n") && text.contains("\n\n[filter]\n"));
+        assert_eq!(journal_header(&d, &[]).config, "a35cc274d718ef59");
+        // The configuration of a run journaled by synthcti before these knobs existed (its
+        // report's TOML) hashes to what that run's journal header says.
+        let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/journal_upgrade/config.toml");
+        let old = Config::from_file(&old).unwrap();
+        assert_eq!(journal_header(&old, &[]).config, "e0e72dd9f0d33ba3");
+        let mut c = d.clone();
+        c.generate.contrast = true;
+        assert!(hashed_toml(&c).contains("contrast = true"));
+        let mut s = d.clone();
+        s.select.method = crate::generate::select::SelectMethod::Mmr;
+        assert!(hashed_toml(&s).contains("[select]\nmethod = \"mmr\""));
+        let mut k = d;
+        k.filter.classifier_top_k = 3;
+        assert_ne!(
+            journal_header(&k, &[]).config,
+            journal_header(&Config::default(), &[]).config
+        );
+    }
 
     #[test]
     fn reorder_releases_prefixes_in_order() {
