@@ -26,15 +26,15 @@ fn rejected_total(technique: &Value) -> u64 {
         .sum()
 }
 
-#[test]
-fn augment_end_to_end_with_the_local_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let cfg = dir.path().join("c.toml");
-    // One server thread: other tests share the CPU (see LocalServerConfig::threads).
+/// `augment` of [`TINY`] with the local model into `dir/out`: a generous attempt budget and
+/// one server thread (other tests share the CPU, see `LocalServerConfig::threads`), plus the
+/// `extra` TOML and `args`.
+fn run_local_model(dir: &Path, extra: &str, args: &[&str]) -> std::path::PathBuf {
+    let out = dir.join("out");
+    let cfg = dir.join("c.toml");
     std::fs::write(
         &cfg,
-        "[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n",
+        format!("{extra}\n[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n"),
     )
     .unwrap();
     let status = bin()
@@ -42,10 +42,18 @@ fn augment_end_to_end_with_the_local_model() {
         .arg(&out)
         .arg("--config")
         .arg(&cfg)
-        .args(["--source", "llm", "--target", "absolute:2", "--seed", "3"])
+        .args(args)
         .status()
         .unwrap();
-    assert!(status.success());
+    assert!(status.success(), "{args:?}");
+    out
+}
+
+#[test]
+fn augment_end_to_end_with_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--source", "llm", "--target", "absolute:2", "--seed", "3"];
+    let out = run_local_model(dir.path(), "", &args);
     for f in [
         "augmented.json",
         "augmented.jsonl",
@@ -577,23 +585,13 @@ fn pool_selection_classifier_and_contrast_with_the_local_model() {
 
 fn quality_run_with_the_local_model(source: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[generate]\nmax_requests_factor = 8.0\ncontrast = true\n[select]\nmethod = \"mmr\"\n[filter]\nclassifier_top_k = 3\n[local]\nthreads = 1\n",
-    )
-    .unwrap();
-    let status = bin()
-        .args(["--input", TINY, "--output"])
-        .arg(&out)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--source", source, "--target", "absolute:2", "--seed", "5"])
-        .args(["--technique", "T1072"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "{source}");
+    let extra = "[select]\nmethod = \"mmr\"\n[filter]\nclassifier_top_k = 3\n";
+    let args = ["--source", source, "--target", "absolute:2", "--seed", "5"];
+    let out = run_local_model(
+        dir.path(),
+        extra,
+        &[&args[..], &["--technique", "T1072", "--contrast"]].concat(),
+    );
     let report = read_report(&out);
     let t = &report["techniques"][0];
     let n = t["added_synthetic"].as_u64().unwrap();
