@@ -415,23 +415,7 @@ async fn augment_unlocked(
         Some(t) => t.clone(),
         None => cfg.generate.target.rows_to_add(&counts, &selected),
     };
-
-    // Avoid list (e.g. a test split).
-    let t = Instant::now();
-    let avoid_emb = embed.embed(opts.avoid.clone()).await?;
-    let avoid_texts: Vec<&str> = opts.avoid.iter().map(String::as_str).collect();
-    let orig_texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
-    let filter = FilterIndex::new(
-        cfg.filter.clone(),
-        (&orig_texts, prep.embeddings.clone()),
-        (&avoid_texts, avoid_emb),
-        prep.centroids.clone(),
-    );
-    stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let filter = with_classifier(filter, samples, cfg)?;
-    stage_seconds.insert(Stage::Classifier, t.elapsed().as_secs_f64());
-
+    let filter = filter_index(samples, cfg, opts, &prep, embed, &mut stage_seconds).await?;
     let (mut jobs, reports) = cluster_jobs(&prep.clusters, samples, &to_add, &counts, catalog);
     let mut acceptor = Acceptor::new(filter, reports);
     if cfg.generate.contrast {
@@ -489,6 +473,33 @@ async fn augment_unlocked(
 /// Collects the rows (technique order, rarest first; cluster order; acceptance order),
 /// numbers them after the `rows_before` originals, and fills in the report's totals and
 /// outcome.
+/// The filter index over the original rows, the `--avoid` rows (e.g. a test split) and the
+/// technique centroids, with the consistency classifier.
+async fn filter_index(
+    samples: &[Sample],
+    cfg: &ValidConfig,
+    opts: &AugmentOptions,
+    prep: &Prepared,
+    embed: &EmbedService,
+    stage_seconds: &mut StageTimings,
+) -> Result<FilterIndex, PipelineError> {
+    let t = Instant::now();
+    let avoid_emb = embed.embed(opts.avoid.clone()).await?;
+    let avoid_texts: Vec<&str> = opts.avoid.iter().map(String::as_str).collect();
+    let orig_texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+    let filter = FilterIndex::new(
+        cfg.filter.clone(),
+        (&orig_texts, prep.embeddings.clone()),
+        (&avoid_texts, avoid_emb),
+        prep.centroids.clone(),
+    );
+    stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let filter = with_classifier(filter, samples, cfg)?;
+    stage_seconds.insert(Stage::Classifier, t.elapsed().as_secs_f64());
+    Ok(filter)
+}
+
 /// The filter index with the consistency classifier trained on `samples`; without it when
 /// the data cannot train one (one technique) and the filter is off.
 fn with_classifier(
