@@ -26,15 +26,17 @@ fn rejected_total(technique: &Value) -> u64 {
         .sum()
 }
 
-/// `augment` of [`TINY`] with the local model into `dir/out`: a generous attempt budget and
-/// one server thread (other tests share the CPU, see `LocalServerConfig::threads`), plus the
-/// `extra` TOML and `args`.
+/// `augment` of [`TINY`] with the local model into `dir/out`: a generous attempt budget, one
+/// server thread and a 5-minute request timeout (other tests, and their servers, share the
+/// CPU: see `LocalServerConfig::threads`), plus the `extra` TOML and `args`.
 fn run_local_model(dir: &Path, extra: &str, args: &[&str]) -> std::path::PathBuf {
     let out = dir.join("out");
     let cfg = dir.join("c.toml");
     std::fs::write(
         &cfg,
-        format!("{extra}\n[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n"),
+        format!(
+            "{extra}\n[generate]\nmax_requests_factor = 8.0\n[local]\nthreads = 1\n[llm]\ntimeout_secs = 300.0\n"
+        ),
     )
     .unwrap();
     let status = bin()

@@ -71,7 +71,8 @@ fn client_cfg() -> LlmConfig {
     let mut cfg = LlmConfig {
         temperature: 0.5,
         max_tokens: 80,
-        timeout_secs: 60.0,
+        // Generous: other tests' servers share the 2 cores, and a timeout would be retried.
+        timeout_secs: 300.0,
         ..LlmConfig::default()
     };
     cfg.extra_body.insert("repeat_penalty".into(), json!(1.1));
