@@ -380,6 +380,20 @@ fn avoid_filter_removes_planted_test_duplicates() {
     );
 }
 
+/// `augment` of [`TINY`] into `out` with `config`, against the fake endpoint at `url`
+/// (model `fake`), plus `args` (source, target, request shape).
+fn fake_endpoint_run(out: &Path, config: &Path, url: &str, args: &[&str]) -> std::process::Output {
+    bin()
+        .args(["--input", TINY, "--output"])
+        .arg(out)
+        .arg("--config")
+        .arg(config)
+        .args(["--base-url", url, "--model", "fake"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// A fake LLM whose answers exercise every path of acceptance: a good sentence, chatter
 /// around it, a repeat of an earlier answer, a too-short line, two sentences at once.
 fn mixed_answer(body: &Value) -> String {
@@ -429,19 +443,11 @@ async fn same_rows_as_the_pinned_run_on_a_deterministic_endpoint() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let url = server.base_url();
-    let out2 = out.clone();
+    let (url, out2) = (server.base_url(), out.clone());
     let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["--input", TINY, "--output"])
-            .arg(&out2)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--source", "both", "--target", "absolute:16"])
-            .args(["--base-url", &url, "--model", "fake"])
-            .args(["--sentences-per-request", "2", "--concurrency", "3"])
-            .output()
-            .unwrap()
+        let args = ["--source", "both", "--target", "absolute:16"];
+        let more = ["--sentences-per-request", "2", "--concurrency", "3"];
+        fake_endpoint_run(&out2, &cfg, &url, &[&args[..], &more].concat())
     })
     .await
     .unwrap();
@@ -639,16 +645,13 @@ async fn rewrite_source_names_its_procedure_example_and_refuses_copies() {
     let out = dir.path().join("out");
     let (url, out2) = (server.base_url(), out.clone());
     let o = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["--input", TINY, "--output"])
-            .arg(&out2)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["--source", "rewrite", "--target", "absolute:3"])
-            .args(["--base-url", &url, "--model", "fake"])
-            .args(["--sentences-per-request", "1"])
-            .output()
-            .unwrap()
+        let args = ["--source", "rewrite", "--target", "absolute:3"];
+        fake_endpoint_run(
+            &out2,
+            &cfg,
+            &url,
+            &[&args[..], &["--sentences-per-request", "1"]].concat(),
+        )
     })
     .await
     .unwrap();
