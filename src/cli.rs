@@ -66,6 +66,8 @@ pub enum ArmKind {
     Both,
     /// LLM rewrites of ATT&CK procedure examples (synthcti `source = "rewrite"`).
     Rewrite,
+    /// Procedure examples first, then LLM rewrites of them (`source = "both-rewrite"`).
+    BothRewrite,
 }
 
 impl ArmKind {
@@ -78,6 +80,7 @@ impl ArmKind {
             Self::Llm => "synthcti-llm",
             Self::Both => "synthcti-both",
             Self::Rewrite => "synthcti-rewrite",
+            Self::BothRewrite => "synthcti-both-rewrite",
         }
     }
 }
@@ -636,6 +639,7 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
             ArmKind::Llm => Source::Llm,
             ArmKind::Both => Source::Both,
             ArmKind::Rewrite => Source::Rewrite,
+            ArmKind::BothRewrite => Source::BothRewrite,
         };
         let arm = PipelineArm::new(arm.name(), source, &cfg, journals.clone(), embed.clone())?;
         pipeline_arms.push(arm);

@@ -78,16 +78,29 @@ pub enum Source {
     /// first) into the style of the cluster's sentences: other names, the same behaviour.
     /// Clusters of a technique without procedure examples get plain LLM sentences.
     Rewrite,
+    /// Procedure examples first, then LLM rewrites of them, then plain LLM sentences where a
+    /// technique has no procedure examples: `both` with `rewrite` as its LLM stage.
+    BothRewrite,
 }
 
 impl Source {
     /// Whether the LLM is used.
     pub fn uses_llm(self) -> bool {
-        matches!(self, Source::Llm | Source::Both | Source::Rewrite)
+        matches!(
+            self,
+            Source::Llm | Source::Both | Source::Rewrite | Source::BothRewrite
+        )
     }
     /// Whether procedure examples are added as rows.
     pub fn uses_procedures(self) -> bool {
-        matches!(self, Source::Procedures | Source::Both)
+        matches!(
+            self,
+            Source::Procedures | Source::Both | Source::BothRewrite
+        )
+    }
+    /// Whether LLM requests rewrite procedure examples.
+    pub fn rewrites(self) -> bool {
+        matches!(self, Source::Rewrite | Source::BothRewrite)
     }
 }
 

@@ -622,6 +622,49 @@ fn quality_run_with_the_local_model(source: &str) {
 /// `near-duplicate-source`.
 #[tokio::test(flavor = "multi_thread")]
 async fn rewrite_source_names_its_procedure_example_and_refuses_copies() {
+    let (rows, report) = rewrite_run("rewrite", &["--target", "absolute:3"]).await;
+    let added = synthetic(&rows);
+    assert!(!added.is_empty());
+    assert_rewrites_name_their_source(&added);
+    assert!(
+        report["rejected"]["near-duplicate-source"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{report:#}"
+    );
+}
+
+/// `--source both-rewrite`: the technique's procedure examples are added first, then the LLM
+/// rewrites them for the rows still missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn both_rewrite_adds_procedures_then_rewrites_of_them() {
+    // T1557.001 has 4 rows in the fixture and 7 ATT&CK procedure examples: 10 new rows
+    // need the LLM after the examples.
+    let args = ["--technique", "T1557.001", "--target", "absolute:10"];
+    let (rows, report) = rewrite_run("both-rewrite", &args).await;
+    let added = synthetic(&rows);
+    let (procedures, llm): (Vec<&Value>, Vec<&Value>) = added
+        .iter()
+        .partition(|r| r["origin"] == "attack-procedure");
+    assert!(!procedures.is_empty() && !llm.is_empty(), "{report:#}");
+    assert_rewrites_name_their_source(&llm);
+    let mut examples = csv::Reader::from_path("data/attack_procedures.csv").unwrap();
+    let examples: Vec<String> = examples
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[0] == "T1557.001")
+        .map(|r| r[2].to_string())
+        .collect();
+    for r in &llm {
+        let source = r["provenance"]["llm"]["rewrite_of"].as_str().unwrap();
+        assert!(examples.iter().any(|e| e == source), "{source}");
+    }
+}
+
+/// An augment run on the fake endpoint that copies the procedure example back on even seeds
+/// (one sentence per request; duplicate filters open except near copies at 0.95).
+async fn rewrite_run(source: &str, args: &[&str]) -> (Vec<Value>, Value) {
     let server = FaultServer::start(|_, body| {
         let user = body["messages"][1]["content"].as_str().unwrap_or("");
         let example = user
@@ -644,33 +687,27 @@ async fn rewrite_source_names_its_procedure_example_and_refuses_copies() {
     .unwrap();
     let out = dir.path().join("out");
     let (url, out2) = (server.base_url(), out.clone());
+    let args: Vec<String> = ["--source", source, "--sentences-per-request", "1"]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect();
     let o = tokio::task::spawn_blocking(move || {
-        let args = ["--source", "rewrite", "--target", "absolute:3"];
-        fake_endpoint_run(
-            &out2,
-            &cfg,
-            &url,
-            &[&args[..], &["--sentences-per-request", "1"]].concat(),
-        )
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fake_endpoint_run(&out2, &cfg, &url, &args)
     })
     .await
     .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rows = read_jsonl(&out.join("augmented.jsonl"));
-    let added = synthetic(&rows);
-    assert!(!added.is_empty());
-    for r in &added {
+    (read_jsonl(&out.join("augmented.jsonl")), read_report(&out))
+}
+
+/// Every row names the procedure example it rewrites, and is not a copy of it.
+fn assert_rewrites_name_their_source(rows: &[&Value]) {
+    for r in rows {
         let source = r["provenance"]["llm"]["rewrite_of"]
             .as_str()
             .expect("rewrite_of");
         assert_ne!(source, r["text"].as_str().unwrap());
     }
-    let report = read_report(&out);
-    assert!(
-        report["rejected"]["near-duplicate-source"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0,
-        "{report:#}"
-    );
 }

@@ -1,9 +1,9 @@
 //! ATT&CK procedure examples, ranked per cluster by cosine to its centroid: the grounding shown
-//! in every job's prompts and, with `source = procedures|both`, rows through the Acceptor.
+//! in every job's prompts, with `source = procedures|both|both-rewrite` rows through the
+//! Acceptor, and with `rewrite|both-rewrite` each job's rewrite pool.
 
 use super::{Acceptor, Candidate, ClusterJob, StageInput};
 use crate::catalog::Procedures;
-use crate::config::Source;
 use crate::data::Origin;
 
 /// Most procedure examples a cluster rewrites (the nearest to its centroid).
@@ -42,7 +42,7 @@ pub async fn add_procedures(
                 .take(g.procedures_per_prompt)
                 .map(|&i| texts[i].clone())
                 .collect();
-            if g.source == Source::Rewrite {
+            if g.source.rewrites() {
                 job.rewrite_pool = shown
                     .iter()
                     .take(MAX_REWRITE_POOL)
