@@ -49,6 +49,8 @@ fn requests(cfg: &ValidConfig, n: usize) -> Vec<PlannedRequest> {
                 request,
                 example_ids: Vec::new(),
                 rewrite_of: None,
+                placeholders: Default::default(),
+                redacted: Default::default(),
             }
         })
         .collect()

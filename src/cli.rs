@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+mod desensitize;
+
+pub use desensitize::{IocsArgs, RedactArgs};
+use desensitize::{run_iocs, run_redact};
+
 use crate::catalog::Catalog;
 use crate::config::{Config, Source, Target, ValidConfig};
 use crate::data::{CtiLevel, Format, UnknownLabels};
@@ -18,6 +23,7 @@ use crate::eval::report::{folds_csv, markdown, write_results};
 use crate::eval::sweep::{SweepConfig, run_sweep};
 use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
+use crate::llm::EndpointConfig;
 use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
 use crate::report::IncompleteRun;
 use crate::stats::{UnderPolicy, render_table};
@@ -49,6 +55,12 @@ pub enum Command {
     Eval(Box<EvalArgs>),
     /// Split an (augmented) dataset by group into train/validation/test for fine-tuning.
     Export(ExportArgs),
+    /// The indicators (IPs, domains, URLs, e-mail addresses, hashes, paths, registry keys,
+    /// wallet addresses) in each row's text, defanged forms refanged.
+    Iocs(IocsArgs),
+    /// A desensitized copy of a dataset in its own format, with a private mapping (0600)
+    /// that reverses it.
+    Redact(RedactArgs),
 }
 
 /// An augmentation arm of `synthcti eval`.
@@ -255,8 +267,18 @@ pub struct ExportArgs {
     pub output: PathBuf,
     /// `chat-jsonl` (train/validation/test.jsonl with system/user/assistant messages),
     /// `jsonl` or `csv` (one file with a `split` column).
+    /// `instruct`: train/validation/test.jsonl of classify, explain, generate and extract
+    /// chats (see `--tasks`).
     #[arg(long = "to", value_enum, default_value = "chat-jsonl")]
     pub to: ExportFormat,
+    /// The tasks of `--to instruct`.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "classify,explain,generate,extract"
+    )]
+    pub tasks: Vec<crate::export::Task>,
     /// Fractions of the original rows (by group) for train, validation, test.
     #[arg(long, value_delimiter = ',', default_value = "0.8,0.1,0.1")]
     pub fractions: Vec<f64>,
@@ -341,8 +363,9 @@ pub struct ClustersArgs {
 #[derive(Debug, Args)]
 pub struct LlmArgs {
     /// OpenAI-compatible base URL (e.g. https://api.openai.com/v1); default: the local server.
+    /// Repeat it for an endpoint pool (requests balanced over the replicas).
     #[arg(long)]
-    pub base_url: Option<String>,
+    pub base_url: Vec<String>,
     /// Model name sent to the endpoint.
     #[arg(long)]
     pub model: Option<String>,
@@ -385,6 +408,10 @@ pub struct LlmArgs {
     /// `select.pool ×` the rows wanted.
     #[arg(long, value_enum)]
     pub select: Option<crate::generate::select::SelectMethod>,
+    /// Replace indicators (IPs, domains, hashes, …) in prompts by placeholders and refuse
+    /// answers that repeat one (`redact.mode`; `auto`: on unless the endpoint is local).
+    #[arg(long, value_enum)]
+    pub redact: Option<crate::desensitize::RedactMode>,
 }
 
 /// `synthcti augment`.
@@ -505,9 +532,18 @@ impl LlmArgs {
         g.contrast |= self.contrast;
         set(&mut cfg.filter.classifier_top_k, self.classifier_top_k);
         set(&mut cfg.select.method, self.select);
+        set(&mut cfg.redact.mode, self.redact);
         let l = &mut cfg.llm;
-        if self.base_url.is_some() {
-            l.base_url.clone_from(&self.base_url);
+        match self.base_url.as_slice() {
+            [] => {}
+            [one] => {
+                l.base_url = Some(one.clone());
+                l.endpoints.clear();
+            }
+            many => {
+                l.base_url = None;
+                l.endpoints = many.iter().map(|u| EndpointConfig::new(u)).collect();
+            }
         }
         set(&mut l.model, self.model.clone());
         set(&mut l.api_key_env, self.api_key_env.clone());
@@ -713,6 +749,7 @@ fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Res
         format,
         fractions,
         seed: cfg.seed,
+        tasks: a.tasks.clone(),
         ..Default::default()
     };
     std::fs::create_dir_all(&a.output)
@@ -808,6 +845,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval(a) => run_eval(&a, catalog, &mut stdout).await?,
         Command::Export(a) => run_export(&a, catalog, &mut stdout)?,
+        Command::Iocs(a) => run_iocs(&a, catalog, &mut stdout)?,
+        Command::Redact(a) => run_redact(&a, catalog, &mut stdout)?,
         Command::Augment(a) => {
             let cfg = a.config()?;
             let embed = EmbedService::spawn(

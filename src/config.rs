@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterParams;
 use crate::data::{FileProblem, ReadOptions, read_regular};
+use crate::desensitize::RedactConfig;
 use crate::embed::EmbedConfig;
 use crate::filter::FilterParams;
 use crate::generate::select::SelectConfig;
@@ -239,9 +240,16 @@ pub struct Config {
     pub filter: FilterParams,
     /// Selection of the rows to keep from what the filters accepted.
     pub select: SelectConfig,
+    /// Indicators in text sent to the LLM.
+    pub redact: RedactConfig,
 }
 
 impl Config {
+    /// Whether prompts are desensitized: `redact.mode` for this endpoint.
+    pub fn redacts(&self) -> bool {
+        self.redact.mode.applies_to(&self.llm.urls())
+    }
+
     /// Reads a TOML file (unknown keys are an error naming line and column).
     /// The file must be a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -369,7 +377,7 @@ impl Config {
     /// `cache_prompt = false` (answers must not depend on what the server served before);
     /// for a remote endpoint the `remote-json` template and five sentences per request.
     pub fn resolved(mut self) -> Self {
-        let local = self.llm.base_url.is_none();
+        let local = self.llm.is_local();
         let g = &mut self.generate;
         g.template
             .get_or_insert_with(|| if local { "local-one" } else { "remote-json" }.into());

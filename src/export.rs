@@ -19,12 +19,16 @@
 //! - `jsonl`: `dataset.jsonl`, one flat `{"text","label","split","origin","group"}` object
 //!   per line (`pandas.read_json(path, lines=True)`, `datasets.load_dataset("json", ...)`);
 //! - `csv`: `dataset.csv` with the same five columns; a cell that a spreadsheet would run
-//!   as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`.
+//!   as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`;
+//! - `instruct`: `train.jsonl`, `validation.jsonl`, `test.jsonl` of `{"task","messages"}`
+//!   rows for the tasks of [`ExportConfig::tasks`] (see [`instruct`]).
 //!
 //! Added rows are written [`clean`]ed in every format (no control, bidi or zero-width
 //! characters; length capped).
 
 #![warn(missing_docs)]
+
+pub mod instruct;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -38,6 +42,8 @@ use crate::eval::split::assign_parts;
 use crate::output::write_atomic;
 use crate::technique::TechniqueId;
 use crate::text::{clean, csv_cell};
+pub use instruct::Task;
+use instruct::instruct_lines;
 
 /// Errors of the export.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,8 @@ pub enum ExportFormat {
     Jsonl,
     /// CSV with a `split` column.
     Csv,
+    /// Instruction chat JSONL of several tasks, one file per split (`--to instruct`).
+    Instruct,
 }
 
 impl FromStr for ExportFormat {
@@ -83,8 +91,9 @@ impl FromStr for ExportFormat {
             "chat" => Ok(Self::Chat),
             "jsonl" => Ok(Self::Jsonl),
             "csv" => Ok(Self::Csv),
+            "instruct" => Ok(Self::Instruct),
             other => Err(ExportError::Config(format!(
-                "unknown export format {other:?} (chat, jsonl, csv)"
+                "unknown export format {other:?} (chat, jsonl, csv, instruct)"
             ))),
         }
     }
@@ -131,6 +140,8 @@ pub struct ExportConfig {
     pub seed: u64,
     /// System message of the chat format.
     pub system_prompt: String,
+    /// Tasks of the instruct format.
+    pub tasks: Vec<Task>,
 }
 
 impl Default for ExportConfig {
@@ -140,6 +151,7 @@ impl Default for ExportConfig {
             fractions: [0.8, 0.1, 0.1],
             seed: 0,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_owned(),
+            tasks: Task::ALL.to_vec(),
         }
     }
 }
@@ -155,6 +167,9 @@ pub struct ExportSummary {
     pub dropped_added_rows: usize,
     /// Labels without an entry in the names map (the chat answer is then the id alone).
     pub unnamed_labels: Vec<TechniqueId>,
+    /// Instruct format: rows per split and task.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<Split, BTreeMap<Task, usize>>,
     /// The files written.
     pub files: Vec<PathBuf>,
 }
@@ -273,6 +288,7 @@ pub fn export_dataset(
         .collect();
 
     let mut files = Vec::new();
+    let mut tasks = BTreeMap::new();
     let mut write = |name: &str, bytes: Vec<u8>| {
         let path = dir.join(name);
         write_atomic(&path, &bytes).map_err(io(&path))?;
@@ -305,6 +321,20 @@ pub fn export_dataset(
                     serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
                     out.push(b'\n');
                 }
+                write(&format!("{}.jsonl", split.as_str()), out)?;
+            }
+        }
+        ExportFormat::Instruct => {
+            for split in Split::ALL {
+                let part: Vec<(&Sample, String)> = rows
+                    .iter()
+                    .filter(|(_, p)| *p == split)
+                    .map(|(s, _)| (*s, written_text(s).into_owned()))
+                    .collect();
+                let answer_of = |id: &TechniqueId| answer(id, names);
+                let (out, counts) = instruct_lines(&part, &config.tasks, &answer_of, config.seed)
+                    .map_err(|e| ser(&e))?;
+                tasks.insert(split, counts);
                 write(&format!("{}.jsonl", split.as_str()), out)?;
             }
         }
@@ -356,6 +386,7 @@ pub fn export_dataset(
         added_rows: added,
         dropped_added_rows,
         unnamed_labels: unnamed_labels.into_iter().collect(),
+        tasks,
         files,
     })
 }

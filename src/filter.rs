@@ -121,6 +121,8 @@ pub enum RejectReason {
     ClassifierOffLabel,
     /// A rewrite that is a near duplicate of the procedure example it rewrites.
     NearDuplicateSource,
+    /// Contains an indicator (IP, domain, hash, …) of the input while prompts were redacted.
+    LeakedIndicator,
 }
 
 impl RejectReason {
@@ -142,6 +144,7 @@ impl RejectReason {
             Self::CloserToOtherTechnique => "closer-to-other-technique",
             Self::ClassifierOffLabel => "classifier-off-label",
             Self::NearDuplicateSource => "near-duplicate-source",
+            Self::LeakedIndicator => "leaked-indicator",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod data;
+pub mod desensitize;
 pub mod embed;
 pub mod eval;
 pub mod export;

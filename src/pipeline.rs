@@ -457,6 +457,7 @@ async fn augment_unlocked(
             stage_seconds.insert(Stage::Generate, llm.seconds);
         }
         report.llm = llm.usage;
+        report.redaction = llm.redaction;
         stop = llm.stop;
     }
     let (reports, rejected) = acceptor.finish();

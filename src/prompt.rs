@@ -17,6 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::data::{FileProblem, read_regular};
+use crate::desensitize::Numbering;
 use crate::llm::{ChatMessage, Role};
 use crate::technique::TechniqueId;
 
@@ -96,6 +97,31 @@ pub struct PromptContext {
     pub n: usize,
     /// The answer shape: `json` (an array of strings) or `lines` (one per line).
     pub output: String,
+}
+
+impl PromptContext {
+    /// The context with the indicators of every sentence (cluster, examples, procedure
+    /// examples, accepted rows, contrast, rewrite source) replaced by placeholders numbered
+    /// in `numbering`. The technique's ATT&CK name and description are public and kept.
+    pub fn redacted(mut self, numbering: &mut Numbering) -> Self {
+        let mut all = |v: &mut Vec<String>| {
+            for s in v.iter_mut() {
+                *s = numbering.redact(s);
+            }
+        };
+        all(&mut self.central);
+        all(&mut self.diverse);
+        all(&mut self.procedures);
+        all(&mut self.accepted);
+        all(&mut self.examples);
+        if let Some(c) = &mut self.contrast {
+            c.example = numbering.redact(&c.example);
+        }
+        if let Some(r) = &mut self.rewrite {
+            *r = numbering.redact(r);
+        }
+        self
+    }
 }
 
 /// The technique a cluster is most easily confused with, and its sentence nearest the

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::desensitize::RedactionReport;
 use crate::generate::Rejection;
+use crate::llm::EndpointUsage;
 use crate::technique::TechniqueId;
 
 /// A stage of `augment`, in pipeline order.
@@ -355,6 +357,9 @@ pub struct LlmUsage {
     pub tokens_per_second: f64,
     /// Cost from the configured prices, if any.
     pub cost: Option<f64>,
+    /// Per endpoint of a pool (`[[llm.endpoints]]`): requests, failures, latency, tokens/s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointUsage>,
 }
 
 /// The whole report.
@@ -390,6 +395,8 @@ pub struct RunReport {
     pub rejected: BTreeMap<Rejection, usize>,
     /// LLM usage.
     pub llm: Option<LlmUsage>,
+    /// What redaction did, when prompts were redacted (`redact.mode`).
+    pub redaction: Option<RedactionReport>,
     /// How often the consistency classifier puts each accepted row's technique first.
     pub on_label: OnLabel,
     /// Wall seconds per stage.
@@ -530,6 +537,7 @@ impl RunReport {
         self.clusters_markdown(&mut o);
         self.rejections_markdown(&mut o);
         self.llm_markdown(&mut o);
+        self.redaction_markdown(&mut o);
         let _ = writeln!(
             o,
             "\n## Wall time per stage\n\n| stage | seconds |\n|---|---:|"
@@ -563,6 +571,41 @@ impl RunReport {
                 t.requests,
                 t.candidates,
                 rejected
+            );
+        }
+    }
+
+    fn redaction_markdown(&self, o: &mut String) {
+        let Some(r) = &self.redaction else { return };
+        let _ = writeln!(
+            o,
+            "\n## Redaction\n\nIndicators in prompts were replaced by placeholders; {} sentence(s) refused as `leaked-indicator`; accepted rows {}.\n",
+            r.leaked,
+            if r.keep_placeholders {
+                "keep their placeholders"
+            } else {
+                "have surrogates in place of placeholders"
+            }
+        );
+        let _ = writeln!(
+            o,
+            "| kind | in the input (distinct) | replaced in prompts | surrogates in rows |\n|---|---:|---:|---:|"
+        );
+        let kinds: std::collections::BTreeSet<_> = r
+            .in_input
+            .keys()
+            .chain(r.in_prompts.keys())
+            .chain(r.surrogates.keys())
+            .collect();
+        let n = |m: &BTreeMap<_, usize>, k| m.get(k).copied().unwrap_or(0);
+        for k in kinds {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                k.name(),
+                n(&r.in_input, k),
+                n(&r.in_prompts, k),
+                n(&r.surrogates, k)
             );
         }
     }
@@ -649,6 +692,26 @@ impl RunReport {
             );
             if let Some(c) = l.cost {
                 let _ = writeln!(o, "- cost: {c:.4}");
+            }
+            if !l.endpoints.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "\n| endpoint | model | attempts | failed | drained | p50 s | p95 s | completion tokens/s |\n|---|---|---:|---:|---:|---:|---:|---:|"
+                );
+                for e in &l.endpoints {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} |",
+                        e.host,
+                        e.model,
+                        e.requests,
+                        e.failures,
+                        e.drained,
+                        e.p50_secs,
+                        e.p95_secs,
+                        e.tokens_per_second
+                    );
+                }
             }
         }
     }

@@ -214,3 +214,60 @@ proptest! {
         }
     }
 }
+
+/// `--to instruct`: every row gives its tasks in its own split; synthetic sentences appear
+/// only in train (as `generate` answers and as inputs); `extract` sees no real indicator.
+#[test]
+fn instruct_export_mixes_tasks_within_the_group_split() {
+    use synthcti::export::Task;
+    let mut rows = dataset();
+    for (i, r) in rows.iter_mut().enumerate().filter(|(i, _)| i % 7 == 0) {
+        r.text = format!("{} beaconing to 45.77.12.{} over HTTPS", r.text, i % 250);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = ExportConfig {
+        format: ExportFormat::Instruct,
+        ..Default::default()
+    };
+    let summary = export_dataset(&rows, &names(), &config, dir.path()).unwrap();
+    let synthetic: HashSet<&str> = rows
+        .iter()
+        .filter(|s| s.origin == Origin::Synthetic)
+        .map(|s| s.text.as_str())
+        .collect();
+    for split in Split::ALL {
+        let lines = read_jsonl(&dir.path().join(format!("{}.jsonl", split.as_str())));
+        let mut per_task: HashMap<String, usize> = HashMap::new();
+        for line in &lines {
+            *per_task
+                .entry(line["task"].as_str().unwrap().to_string())
+                .or_default() += 1;
+            let text = line.to_string();
+            if split != Split::Train {
+                assert!(!synthetic.iter().any(|s| text.contains(s)), "{text}");
+            }
+            if line["task"] == "extract" {
+                assert!(!text.contains("45.77.12."), "{text}");
+            }
+        }
+        let rows_in_split = summary.rows[&split];
+        for task in ["classify", "explain", "generate"] {
+            assert_eq!(per_task[task], rows_in_split, "{split:?} {task}");
+        }
+        assert!(per_task["extract"] > 0, "{split:?}");
+        let counted: usize = summary.tasks[&split].values().sum();
+        assert_eq!(counted, lines.len());
+    }
+    // Only the tasks asked for.
+    let config = ExportConfig {
+        tasks: vec![Task::Generate],
+        ..config
+    };
+    let summary = export_dataset(&rows, &names(), &config, dir.path()).unwrap();
+    let tasks: HashSet<Task> = summary
+        .tasks
+        .values()
+        .flat_map(|m| m.keys().copied())
+        .collect();
+    assert_eq!(tasks, HashSet::from([Task::Generate]));
+}

@@ -180,6 +180,14 @@ impl Acceptor {
         );
     }
 
+    /// A sentence that repeats an indicator of the input (prompts were redacted): a counted
+    /// candidate, rejected.
+    pub fn leaked(&mut self, tech: usize, text: &str) {
+        self.reports[tech].candidates += 1;
+        let reason = Rejection::Filter(RejectReason::LeakedIndicator);
+        self.reject(tech, Origin::Synthetic, text, reason, None);
+    }
+
     /// The one acceptance decision: over target, then the embedded checks (near duplicates,
     /// centroid fidelity and margin); an accepted candidate becomes a row of `job` with its
     /// scores and provenance.

@@ -16,17 +16,26 @@ use crate::config::{Config, GenerateConfig, ValidConfig};
 use crate::data::Sample;
 use crate::error_chain;
 use crate::journal::{Journal, JournalError, JournalHeader, RequestOutcome};
-use crate::llm::{ChatRequest, LlmClient, LlmConfig, LocalServer, request_body};
+use crate::llm::{ChatRequest, EndpointPool, LlmConfig, LocalServer, request_body};
 use crate::pipeline::PipelineError;
 use crate::report::LlmUsage;
 
 /// The journal key of a request: a hash of the endpoint's configured URL and the exact JSON
-/// body the client sends ([`request_body`]).
+/// body the client sends ([`request_body`]). For an endpoint pool the URL is replaced by a
+/// marker, and the body is the one under `llm.model`, so the key does not depend on which
+/// endpoint answers and `--resume` works across a changed pool.
 pub fn request_key(llm: &LlmConfig, req: &ChatRequest) -> String {
-    let keyed = serde_json::json!({
-        "base_url": llm.base_url,
-        "body": request_body(llm, req),
-    });
+    let keyed = if llm.endpoints.is_empty() {
+        serde_json::json!({
+            "base_url": llm.base_url,
+            "body": request_body(llm, req),
+        })
+    } else {
+        serde_json::json!({
+            "pool": true,
+            "body": request_body(llm, req),
+        })
+    };
     hex::encode(Sha256::digest(keyed.to_string().as_bytes()))[..24].to_string()
 }
 
@@ -65,6 +74,8 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
         backoff_max_ms: d.llm.backoff_max_ms,
         price_per_1k_prompt: None,
         price_per_1k_completion: None,
+        // The pool's members may change between runs; its keys carry a marker instead.
+        endpoints: Vec::new(),
         ..c.llm
     };
     c.embed.progress = d.embed.progress;
@@ -93,12 +104,14 @@ fn hashed_toml(c: &Config) -> String {
     if c.filter.classifier_top_k == d.filter.classifier_top_k {
         lines.push(("filter", "classifier_top_k = 0"));
     }
-    let tables: &[&str] = if c.select == d.select {
-        &["select"]
-    } else {
-        &[]
-    };
-    strip_toml(&c.to_toml(), &lines, tables)
+    let mut tables = Vec::new();
+    if c.select == d.select {
+        tables.push("select");
+    }
+    if c.redact == d.redact {
+        tables.push("redact");
+    }
+    strip_toml(&c.to_toml(), &lines, &tables)
 }
 
 /// Pretty TOML without the `(table, line)` lines and the whole `tables` (with the blank line
@@ -180,7 +193,7 @@ impl<T> Reorder<T> {
 
 /// The endpoint, its journal and its guard for one run.
 pub struct Fetcher {
-    client: LlmClient,
+    client: EndpointPool,
     journal: Mutex<Journal>,
     guard: RunGuard,
     /// Kept alive for the run; stopped when the last handle (here or in the guard) drops.
@@ -188,17 +201,18 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts the local server when no `llm.base_url` is configured, and builds the client.
+    /// Starts the local server when no endpoint is configured, and builds the client (or the
+    /// endpoint pool of `[[llm.endpoints]]`).
     pub async fn open(cfg: &ValidConfig, journal: Journal) -> Result<Self, PipelineError> {
-        let server = match &cfg.llm.base_url {
-            Some(_) => None,
-            None => Some(Arc::new(LocalServer::start(&cfg.local).await?)),
+        let server = match cfg.llm.is_local() {
+            false => None,
+            true => Some(Arc::new(LocalServer::start(&cfg.local).await?)),
         };
-        let base_url = match (&server, &cfg.llm.base_url) {
-            (Some(s), _) => s.base_url().to_string(),
-            (None, url) => url.clone().unwrap_or_default(),
+        let client = match (&server, &cfg.llm.base_url) {
+            (Some(s), _) => EndpointPool::single(&cfg.llm, s.base_url())?,
+            (None, Some(url)) => EndpointPool::single(&cfg.llm, url)?,
+            (None, None) => EndpointPool::new(&cfg.llm)?,
         };
-        let client = LlmClient::new(&cfg.llm, &base_url)?;
         let guard = RunGuard::new(&cfg.generate, client.endpoint_host(), server.clone());
         Ok(Self {
             client,
@@ -261,7 +275,7 @@ impl Fetcher {
         &'s self,
         planned: &'s [PlannedRequest],
     ) -> impl Stream<Item = Result<(usize, Option<RequestOutcome>), PipelineError>> + 's {
-        let concurrency = self.client.config().concurrency;
+        let concurrency = self.client.concurrency();
         futures::stream::iter(planned.iter().enumerate())
             .map(move |(i, p)| async move { Ok((i, self.ask(p).await?)) })
             .buffer_unordered(concurrency)
@@ -314,6 +328,7 @@ impl Fetcher {
             completion_tokens: stats.completion_tokens,
             tokens_per_second: stats.completion_tokens as f64 / elapsed.max(1e-9),
             cost: stats.cost_usd,
+            endpoints: self.client.endpoint_usage(elapsed),
         };
         (usage, summary)
     }
@@ -400,6 +415,8 @@ mod tests {
             request: req,
             example_ids: Vec::new(),
             rewrite_of: None,
+            placeholders: Default::default(),
+            redacted: Default::default(),
         }];
         let got: Vec<_> = fetcher.stream(&planned).collect().await;
         assert_eq!(got.len(), 1);

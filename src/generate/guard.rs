@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::config::GenerateConfig;
 use crate::error_chain;
-use crate::llm::{Completion, LlmClient, LlmError, LocalServer};
+use crate::llm::{Completion, EndpointPool, LlmError, LocalServer};
 use crate::report::{FailureKind, RunLimit, StopReason};
 
 /// Characters of the last error kept in a stop reason.
@@ -76,7 +76,7 @@ impl RunGuard {
         })
     }
 
-    fn limit_reached(&self, sent: u64, client: &LlmClient) -> Option<StopReason> {
+    fn limit_reached(&self, sent: u64, client: &EndpointPool) -> Option<StopReason> {
         let limit = |limit, value| Some(StopReason::Limit { limit, value });
         if let Some(max) = self.max_requests
             && sent >= max
@@ -101,7 +101,7 @@ impl RunGuard {
     }
 
     /// Whether the next request may be sent; counts it as sent when so.
-    pub fn admit(&self, client: &LlmClient) -> bool {
+    pub fn admit(&self, client: &EndpointPool) -> bool {
         let mut st = self.lock();
         if st.stop.is_none() {
             st.stop = self
@@ -192,8 +192,8 @@ mod tests {
     use super::*;
     use crate::llm::LlmConfig;
 
-    fn client() -> LlmClient {
-        LlmClient::new(&LlmConfig::default(), "http://127.0.0.1:9/v1").unwrap()
+    fn client() -> EndpointPool {
+        EndpointPool::single(&LlmConfig::default(), "http://127.0.0.1:9/v1").unwrap()
     }
 
     fn http(status: u16) -> Result<Completion, LlmError> {

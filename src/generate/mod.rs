@@ -24,6 +24,7 @@ pub mod procedures;
 mod progress;
 pub mod select;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -37,6 +38,7 @@ use crate::catalog::Catalog;
 use crate::cluster::{Cluster, TechniqueClusters};
 use crate::config::ValidConfig;
 use crate::data::{Origin, Sample};
+use crate::desensitize::{IndicatorKind, Redaction, RedactionReport, Surrogates};
 use crate::embed::EmbedService;
 use crate::journal::{Journal, RequestOutcome};
 use crate::llm::parse_sentences;
@@ -119,6 +121,8 @@ pub struct LlmOutcome {
     pub usage: Option<LlmUsage>,
     /// Why it stopped early, if it did.
     pub stop: Option<StopReason>,
+    /// What redaction did, when prompts were redacted.
+    pub redaction: Option<RedactionReport>,
     /// Wall seconds.
     pub seconds: f64,
 }
@@ -170,6 +174,14 @@ pub async fn llm_stage(
         },
         fetcher: &fetcher,
         embed: input.embed,
+        redaction: cfg.redacts().then(|| Redacting {
+            input: Redaction::new(input.samples.iter().map(|s| s.text.as_str())),
+            surrogates: (!cfg.redact.keep_placeholders).then(|| Surrogates::new(cfg.seed)),
+            report: RedactionReport {
+                keep_placeholders: cfg.redact.keep_placeholders,
+                ..Default::default()
+            },
+        }),
         progress: Progress::new(
             run.progress,
             jobs.iter().map(ClusterJob::need).sum(),
@@ -183,6 +195,11 @@ pub async fn llm_stage(
             break;
         }
         taker.progress.planned(planned.len());
+        if let Some(r) = &mut taker.redaction {
+            for p in &planned {
+                RedactionReport::add(&mut r.report.in_prompts, &p.redacted);
+            }
+        }
         accepted = taker.round(&planned, jobs, acceptor, accepted).await?;
         fetcher.sync()?;
         if fetcher.stopped() {
@@ -190,6 +207,10 @@ pub async fn llm_stage(
         }
     }
     taker.progress.finish();
+    outcome.redaction = taker.redaction.map(|r| RedactionReport {
+        in_input: r.input.in_input,
+        ..r.report
+    });
     select::choose(jobs, &keep, acceptor, &cfg.select);
     outcome.seconds = t.elapsed().as_secs_f64();
     let (usage, summary) = fetcher.finish(&cfg.llm.model, outcome.seconds);
@@ -201,6 +222,26 @@ pub async fn llm_stage(
         })
     });
     Ok(outcome)
+}
+
+impl Redacting {
+    /// `sentence` with its placeholders filled (counted into `filled`), or `None` when it
+    /// repeats an indicator of the input.
+    fn desensitize(
+        &mut self,
+        sentence: &str,
+        request: &PlannedRequest,
+        filled: &mut BTreeMap<IndicatorKind, usize>,
+    ) -> Option<String> {
+        if self.input.leak(sentence).is_some() {
+            self.report.leaked += 1;
+            return None;
+        }
+        Some(match &self.surrogates {
+            Some(s) => s.fill(sentence, &request.key, &request.placeholders, filled),
+            None => sentence.to_string(),
+        })
+    }
 }
 
 /// The ATT&CK name, tactics and description of each selected technique.
@@ -225,7 +266,29 @@ struct Taker<'a> {
     llm: LlmProvenance,
     fetcher: &'a Fetcher,
     embed: &'a EmbedService,
+    /// Present when prompts are redacted.
+    redaction: Option<Redacting>,
     progress: Progress,
+}
+
+/// The leak check and surrogates of a redacted run.
+struct Redacting {
+    /// The input's indicators.
+    input: Redaction,
+    /// Fills placeholders (absent with `keep_placeholders`).
+    surrogates: Option<Surrogates>,
+    report: RedactionReport,
+}
+
+/// An answer's sentence that passed the text checks.
+struct Screened {
+    /// Index of its request in the round.
+    request: usize,
+    text: String,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    /// Surrogates filled in, by kind.
+    surrogates: BTreeMap<IndicatorKind, usize>,
 }
 
 impl Taker<'_> {
@@ -269,13 +332,13 @@ impl Taker<'_> {
     /// Parses and screens consecutive answers, embeds the survivors in one batch, then
     /// considers them in order. Returns how many rows were accepted.
     async fn take(
-        &self,
+        &mut self,
         planned: &[PlannedRequest],
         ready: &[(usize, Option<RequestOutcome>)],
         jobs: &mut [ClusterJob<'_>],
         acceptor: &mut Acceptor,
     ) -> Result<usize, PipelineError> {
-        let mut candidates: Vec<(usize, String, u32, u32)> = Vec::new();
+        let mut candidates: Vec<Screened> = Vec::new();
         for (pi, outcome) in ready {
             let tech = jobs[planned[*pi].job].tech;
             let Some(outcome) = outcome else { continue };
@@ -294,33 +357,49 @@ impl Taker<'_> {
                 acceptor.unparsed(tech, &bad.text, bad.reason);
             }
             for s in parsed.sentences {
+                let mut surrogates = BTreeMap::new();
+                let s = match &mut self.redaction {
+                    Some(r) => match r.desensitize(&s, &planned[*pi], &mut surrogates) {
+                        Some(s) => s,
+                        None => {
+                            acceptor.leaked(tech, &s);
+                            continue;
+                        }
+                    },
+                    None => s,
+                };
                 if let Some(text) = acceptor.screen(tech, Origin::Synthetic, &s) {
-                    candidates.push((*pi, text, *prompt_tokens, *completion_tokens));
+                    candidates.push(Screened {
+                        request: *pi,
+                        text,
+                        prompt_tokens: *prompt_tokens,
+                        completion_tokens: *completion_tokens,
+                        surrogates,
+                    });
                 }
             }
         }
         if candidates.is_empty() {
             return Ok(0);
         }
-        let texts = candidates.iter().map(|c| c.1.clone()).collect();
+        let texts = candidates.iter().map(|c| c.text.clone()).collect();
         let emb = self.embed.embed(texts).await?;
         let mut accepted = 0;
-        for (ci, (pi, text, prompt_tokens, completion_tokens)) in candidates.into_iter().enumerate()
-        {
-            let p = &planned[pi];
+        for (ci, c) in candidates.into_iter().enumerate() {
+            let p = &planned[c.request];
             let job = &mut jobs[p.job];
             let row_key = format!("{}#{}", p.key, job.rows.len());
             let source = p.rewrite_of.map(|k| &job.rewrite_pool[k]);
             let cand = Candidate {
-                text,
+                text: c.text,
                 origin: Origin::Synthetic,
                 seed_ids: p.example_ids.clone(),
                 source: source.map(|s| s.1.clone()),
                 llm: Some(LlmProvenance {
                     rewrite_of: source.map(|s| s.0.clone()),
                     seed: p.seed,
-                    prompt_tokens,
-                    completion_tokens,
+                    prompt_tokens: c.prompt_tokens,
+                    completion_tokens: c.completion_tokens,
                     attempt: p.slot,
                     request: p.key.clone(),
                     ..self.llm.clone()
@@ -328,6 +407,9 @@ impl Taker<'_> {
             };
             if acceptor.consider(job, cand, emb.row(ci)).is_ok() {
                 accepted += 1;
+                if let Some(r) = &mut self.redaction {
+                    RedactionReport::add(&mut r.report.surrogates, &c.surrogates);
+                }
                 let row = job.rows.last().map(|r| &r.sample);
                 if let Some(row) = row {
                     self.fetcher

@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::cluster::TechniqueClusters;
 use crate::config::{OutputShape, ValidConfig};
 use crate::data::Sample;
+use crate::desensitize::{IndicatorKind, Numbering, Placeholder};
 use crate::llm::ChatRequest;
 use crate::prompt::{PromptContext, PromptError, PromptTemplate, TechniqueContext};
 use crate::report::{ClusterSummary, TechniqueReport};
@@ -33,6 +34,11 @@ pub struct PlannedRequest {
     pub example_ids: Vec<usize>,
     /// The entry of the job's rewrite pool this request rewrites.
     pub rewrite_of: Option<usize>,
+    /// With redaction: each placeholder of the prompt and the value it hides (kept locally,
+    /// for the style of surrogates).
+    pub placeholders: BTreeMap<Placeholder, String>,
+    /// With redaction: indicators replaced in the prompt, by kind.
+    pub redacted: BTreeMap<IndicatorKind, usize>,
 }
 
 /// What a dry run reports: the first round's requests and the budgets, tokens and cost.
@@ -56,6 +62,7 @@ pub struct Planner<'a> {
     template: &'a PromptTemplate,
     samples: &'a [Sample],
     techniques: &'a [TechniqueContext],
+    redact: bool,
 }
 
 /// One job per cluster, with its share of the technique's rows to add (`to_add`), and one
@@ -147,6 +154,7 @@ impl<'a> Planner<'a> {
             template,
             samples,
             techniques,
+            redact: cfg.redacts(),
         }
     }
 
@@ -220,6 +228,12 @@ impl<'a> Planner<'a> {
                 OutputShape::Lines => "lines".into(),
             },
         };
+        let mut numbering = Numbering::default();
+        let ctx = if self.redact {
+            ctx.redacted(&mut numbering)
+        } else {
+            ctx
+        };
         let messages = self.template.render(&ctx)?;
         let seed = request_seed(self.cfg.seed, &technique.id, job.cluster.index, slot);
         let n = self.per_request();
@@ -244,6 +258,8 @@ impl<'a> Planner<'a> {
             request,
             example_ids,
             rewrite_of,
+            placeholders: numbering.originals,
+            redacted: numbering.replaced,
         })
     }
 

@@ -31,7 +31,7 @@ use super::stats::LlmStats;
 use super::{ChatRequest, Completion, LlmConfig, LlmError, LlmStatsSnapshot, check_base_url};
 
 /// Longest `Retry-After` we wait for; longer asks are cut to this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Characters of an error body kept in errors and logs.
 const BODY_EXCERPT_CHARS: usize = 300;
 
@@ -206,6 +206,16 @@ impl LlmClient {
         request_body(&self.inner.cfg, req)
     }
 
+    /// One HTTP attempt of `req` (no retry), counted in `attempts`; the endpoint pool
+    /// retries across endpoints with it.
+    pub(crate) async fn attempt_once(
+        &self,
+        req: &ChatRequest,
+        attempts: &AtomicU32,
+    ) -> Result<Completion, LlmError> {
+        self.attempt(&self.body(req), attempts).await
+    }
+
     /// One HTTP attempt under the semaphore and the timeout.
     async fn attempt(&self, body: &Value, attempts: &AtomicU32) -> Result<Completion, LlmError> {
         let inner = &self.inner;
@@ -278,7 +288,7 @@ pub fn request_body(cfg: &LlmConfig, req: &ChatRequest) -> Value {
 
 /// The backoff of one request: `min(initial · 2^k, max)` plus a uniform jitter of up to the
 /// same again, seeded from the run seed and the request seed, for `max_retries` retries.
-fn backoff_builder(cfg: &LlmConfig, request_seed: u64) -> ExponentialBuilder {
+pub(crate) fn backoff_builder(cfg: &LlmConfig, request_seed: u64) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(cfg.backoff_initial_ms))
         .with_max_delay(Duration::from_millis(cfg.backoff_max_ms))

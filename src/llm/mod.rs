@@ -32,12 +32,14 @@ mod client;
 mod error;
 mod local;
 mod parse;
+pub mod pool;
 mod stats;
 
 pub use client::{LlmClient, request_body};
 pub use error::LlmError;
 pub use local::{LocalServer, LocalServerConfig};
 pub use parse::{Parsed, Reject, RejectReason as ParseReject, parse_sentences};
+pub use pool::{EndpointConfig, EndpointPool, EndpointUsage};
 pub use stats::LlmStatsSnapshot;
 
 /// Longest environment variable name accepted for `api_key_env`.
@@ -90,6 +92,10 @@ pub struct LlmConfig {
     pub price_per_1k_prompt: Option<f64>,
     /// Price in USD per 1000 completion tokens, for the cost in the report.
     pub price_per_1k_completion: Option<f64>,
+    /// An endpoint pool (`[[llm.endpoints]]`) instead of `base_url`: requests are balanced
+    /// over the replicas, failing ones drained (see [`pool`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointConfig>,
 }
 
 impl Default for LlmConfig {
@@ -110,6 +116,7 @@ impl Default for LlmConfig {
             extra_body: Map::new(),
             price_per_1k_prompt: None,
             price_per_1k_completion: None,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -133,6 +140,15 @@ impl LlmConfig {
             |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
         if let Some(url) = &self.base_url {
             check_base_url(url)?;
+            if !self.endpoints.is_empty() {
+                return bad(
+                    "endpoints",
+                    "set either llm.base_url or [[llm.endpoints]], not both".into(),
+                );
+            }
+        }
+        for e in &self.endpoints {
+            e.check()?;
         }
         if !is_env_var_name(&self.api_key_env) {
             // The value is not echoed: a key pasted here must not reach the terminal or logs.
@@ -219,6 +235,20 @@ impl LlmConfig {
 }
 
 impl LlmConfig {
+    /// Whether the run uses the local llama-server (no `base_url`, no endpoint pool).
+    pub fn is_local(&self) -> bool {
+        self.base_url.is_none() && self.endpoints.is_empty()
+    }
+
+    /// The configured endpoint URLs (`base_url` or the pool's; none for the local server).
+    pub fn urls(&self) -> Vec<&str> {
+        self.base_url
+            .iter()
+            .map(String::as_str)
+            .chain(self.endpoints.iter().map(|e| e.base_url.as_str()))
+            .collect()
+    }
+
     /// The cost of these tokens at `price_per_1k_*`; `None` when no price is configured.
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> Option<f64> {
         match (self.price_per_1k_prompt, self.price_per_1k_completion) {
@@ -244,6 +274,9 @@ impl LlmConfig {
         }
         let mut out = self.clone();
         out.base_url = self.base_url.as_deref().map(redact_url);
+        for e in &mut out.endpoints {
+            e.base_url = redact_url(&e.base_url);
+        }
         out.extra_body.values_mut().for_each(redact_value);
         out
     }
