@@ -8,6 +8,8 @@
 
 #[path = "../tests/support/fault_server.rs"]
 mod fault_server;
+#[path = "../tests/support/http.rs"]
+mod http;
 
 use std::time::{Duration, Instant};
 

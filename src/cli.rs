@@ -462,6 +462,16 @@ pub struct AugmentArgs {
     /// Stop sending once this run cost this much, from llm.price_per_1k_* (resumable).
     #[arg(long)]
     pub max_cost: Option<f64>,
+    /// Send each round as one OpenAI Batch API batch (`llm.batch`; needs `--base-url`).
+    #[arg(long)]
+    pub batch: bool,
+    /// Write the requests without an answer as batch JSONL to FILE for an offline engine
+    /// (e.g. `vllm run-batch -i FILE -o OUT`) and stop with exit code 5.
+    #[arg(long, value_name = "FILE")]
+    pub batch_export: Option<PathBuf>,
+    /// Journal the answers of an offline engine's batch output first (with `--resume`).
+    #[arg(long, value_name = "FILE")]
+    pub batch_import: Option<PathBuf>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -577,6 +587,7 @@ impl AugmentArgs {
         set(&mut g.max_tokens_total, self.max_tokens_total.map(Some));
         set(&mut g.max_cost, self.max_cost.map(Some));
         self.llm.apply(&mut cfg);
+        cfg.llm.batch |= self.batch;
         self.input.validate(cfg)
     }
 }
@@ -864,6 +875,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 targets: None,
                 config_file: a.input.config.clone(),
                 progress: !a.no_progress,
+                batch_export: a.batch_export.clone(),
+                batch_import: a.batch_import.clone(),
             };
             if !a.dry_run {
                 std::fs::create_dir_all(&a.output)

@@ -284,6 +284,7 @@ impl Config {
         self.cluster.check().map_err(|e| invalid(&e))?;
         self.llm.check().map_err(|e| invalid(&e))?;
         self.local.check().map_err(|e| invalid(&e))?;
+        self.embed.model.check().map_err(|e| invalid(&e))?;
         self.check_generate()?;
         self.check_filter()?;
         self.select.check().map_err(ConfigError::Invalid)?;

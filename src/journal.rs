@@ -153,6 +153,15 @@ enum Event {
         label: String,
         text: String,
     },
+    /// A Batch API batch created for these request keys.
+    Batch {
+        id: String,
+        keys: Vec<String>,
+    },
+    /// That batch's answers are journaled (or it can give none).
+    BatchDone {
+        id: String,
+    },
 }
 
 /// What an existing journal file holds.
@@ -161,6 +170,8 @@ struct Loaded {
     header: Option<JournalHeader>,
     requests: HashMap<String, RequestOutcome>,
     accepted: HashSet<String>,
+    batches: Vec<(String, Vec<String>)>,
+    batches_done: HashSet<String>,
     events: usize,
 }
 
@@ -193,6 +204,13 @@ fn load(path: &Path) -> Result<Loaded, JournalError> {
                 out.events += 1;
                 out.accepted.insert(key);
             }
+            Ok(Event::Batch { id, keys }) => {
+                out.events += 1;
+                out.batches.push((id, keys));
+            }
+            Ok(Event::BatchDone { id }) => {
+                out.batches_done.insert(id);
+            }
             Err(e) if !line.is_empty() => {
                 tracing::warn!(
                     "{}: line {} ignored (torn write?): {e}",
@@ -222,6 +240,8 @@ pub struct Journal {
     file: File,
     requests: HashMap<String, RequestOutcome>,
     accepted: HashSet<String>,
+    batches: Vec<(String, Vec<String>)>,
+    batches_done: HashSet<String>,
     replayed: usize,
     /// The previous run's journal, kept until this run's first answer.
     old: Option<PathBuf>,
@@ -297,16 +317,14 @@ impl Journal {
         if let Some(dir) = path.parent() {
             sync_dir(dir).map_err(io)?;
         }
-        let (requests, accepted) = if keep {
-            (loaded.requests, loaded.accepted)
-        } else {
-            Default::default()
-        };
+        let loaded = if keep { loaded } else { Loaded::default() };
         Ok(Self {
             path: path.to_path_buf(),
             file,
-            requests,
-            accepted,
+            requests: loaded.requests,
+            accepted: loaded.accepted,
+            batches: loaded.batches,
+            batches_done: loaded.batches_done,
             replayed: 0,
             old: old.is_file().then_some(old),
         })
@@ -386,6 +404,32 @@ impl Journal {
             }
         }
         Ok(())
+    }
+
+    /// Batches created by earlier runs whose answers are not journaled yet: `(id, keys)`.
+    pub fn open_batches(&self) -> Vec<(String, Vec<String>)> {
+        self.batches
+            .iter()
+            .filter(|(id, _)| !self.batches_done.contains(id))
+            .cloned()
+            .collect()
+    }
+
+    /// Records a created batch and its request keys (fsynced: a killed run polls it again
+    /// instead of paying twice).
+    pub fn record_batch(&mut self, id: &str, keys: &[String]) -> Result<(), JournalError> {
+        self.batches.push((id.to_string(), keys.to_vec()));
+        let event = Event::Batch {
+            id: id.to_string(),
+            keys: keys.to_vec(),
+        };
+        self.append(&event, true)
+    }
+
+    /// Records that a batch's answers are journaled.
+    pub fn record_batch_done(&mut self, id: &str) -> Result<(), JournalError> {
+        self.batches_done.insert(id.to_string());
+        self.append(&Event::BatchDone { id: id.to_string() }, true)
     }
 
     /// Records an accepted row (skipped when it is already recorded). Not fsynced on its own

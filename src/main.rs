@@ -11,7 +11,8 @@ use synthcti::report::IncompleteRun;
 /// Exit codes: 0 success; 1 the run itself failed (I/O, journal, output directory, LLM
 /// endpoint or server); 2 bad input or usage; 3 run incomplete because of request failures
 /// (rows missing; `--resume` continues); 4 stopped by `--max-requests`, `--max-tokens-total`
-/// or `--max-cost` (rows missing; `--resume` with a higher limit continues).
+/// or `--max-cost` (rows missing; `--resume` with a higher limit continues); 5 requests written
+/// by `--batch-export` (run them offline, then `--resume --batch-import`).
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(incomplete) = cause.downcast_ref::<IncompleteRun>() {

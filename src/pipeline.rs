@@ -13,6 +13,7 @@ use ndarray::{Array1, Array2, Axis};
 use crate::catalog::{Catalog, Procedures, Resolution};
 use crate::cluster::{ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
 use crate::config::{ConfigError, ValidConfig};
+use crate::data::FileProblem;
 use crate::data::{DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset};
 use crate::embed::{EmbedError, EmbedService};
 use crate::eval::probe::TextClassifier;
@@ -77,6 +78,15 @@ pub enum PipelineError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The `--batch-import` file cannot be read.
+    #[error("--batch-import {path}")]
+    BatchImport {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        problem: FileProblem,
     },
 }
 
@@ -242,6 +252,11 @@ pub struct AugmentOptions {
     pub config_file: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
+    /// Write the requests the journal cannot answer to this batch JSONL file for an offline
+    /// engine, and stop (`--batch-export`).
+    pub batch_export: Option<PathBuf>,
+    /// Journal the answers of an offline engine's batch output first (`--batch-import`).
+    pub batch_import: Option<PathBuf>,
 }
 
 /// The outcome of [`augment_samples`].
@@ -444,6 +459,8 @@ async fn augment_unlocked(
             overwrite: opts.overwrite,
             dry_run: opts.dry_run,
             progress: opts.progress,
+            batch_export: opts.batch_export.clone(),
+            batch_import: opts.batch_import.clone(),
         };
         let llm = llm_stage(&stage, &run, &mut jobs, &mut acceptor).await?;
         report.template = Some(llm.template);

@@ -126,6 +126,21 @@ pub enum StopReason {
         /// Its value.
         value: f64,
     },
+    /// `--batch-export`: the requests without an answer were written for an offline engine;
+    /// run them, then `--resume --batch-import OUTPUT`.
+    BatchExported {
+        /// The file written.
+        file: String,
+        /// Requests in it.
+        requests: usize,
+    },
+    /// A Batch API batch ended without answering (failed or cancelled).
+    BatchStopped {
+        /// The batch id.
+        id: String,
+        /// Its final status.
+        status: String,
+    },
 }
 
 /// The budget limits of one run.
@@ -180,6 +195,14 @@ impl std::fmt::Display for StopReason {
             StopReason::Limit { limit, value } => {
                 write!(f, "{} {value} reached", limit.flag())
             }
+            StopReason::BatchExported { file, requests } => write!(
+                f,
+                "{requests} request(s) written to {file} for an offline batch engine (e.g. \
+                 `vllm run-batch -i {file} -o OUT`)"
+            ),
+            StopReason::BatchStopped { id, status } => {
+                write!(f, "batch {id} ended {status} without answers")
+            }
         }
     }
 }
@@ -210,8 +233,8 @@ impl Default for RunOutcome {
 }
 
 impl RunOutcome {
-    /// The process exit code: 0 complete, 4 stopped by a budget limit, 3 incomplete because
-    /// of failures.
+    /// The process exit code: 0 complete, 4 stopped by a budget limit, 5 waiting for an
+    /// exported batch, 3 incomplete because of failures.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunOutcome::Complete { .. } => 0,
@@ -219,6 +242,10 @@ impl RunOutcome {
                 reason: StopReason::Limit { .. },
                 ..
             } => 4,
+            RunOutcome::Incomplete {
+                reason: StopReason::BatchExported { .. },
+                ..
+            } => 5,
             RunOutcome::Incomplete { .. } => 3,
         }
     }
@@ -240,6 +267,7 @@ impl std::fmt::Display for IncompleteRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.reason {
             StopReason::Limit { .. } => "raise the limit",
+            StopReason::BatchExported { .. } => "run it, then add --batch-import OUT",
             _ => "fix the cause",
         };
         write!(

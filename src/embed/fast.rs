@@ -112,6 +112,12 @@ impl FastEmbedder {
         let (mut model, model_id) = match &cfg.model {
             ModelSource::LocalDir(dir) => load_local(dir, cfg)?,
             ModelSource::Named(name) => load_named(name, cfg)?,
+            ModelSource::Remote(remote) => {
+                return Err(EmbedError::InvalidConfig(format!(
+                    "model `{}` is served remotely: open it with open_embedder or RemoteEmbedder",
+                    remote.model
+                )));
+            }
         };
         ensure_batch_longest(&mut model.tokenizer);
         let mut counter = model.tokenizer.clone();

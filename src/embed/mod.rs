@@ -3,17 +3,22 @@
 //! The default model is sentence-transformers `all-MiniLM-L6-v2` (384-d, mean pooling) read
 //! from a local directory (`$SYNTHCTI_HOME/models/all-MiniLM-L6-v2`) and run by ONNX Runtime
 //! through [fastembed]; nothing touches the network unless a user names a Hugging Face model
-//! ([`ModelSource::Named`]).
+//! ([`ModelSource::Named`]) or a remote endpoint ([`ModelSource::Remote`]).
 //!
 //! * [`FastEmbedder`] runs the model. Sentences are sorted by token count, cut into batches
 //!   of [`EmbedConfig::batch_size`], each batch padded only to its own longest sentence, and
 //!   the rows are put back in input order.
+//! * [`RemoteEmbedder`] asks an OpenAI-compatible `/v1/embeddings` endpoint
+//!   (text-embeddings-inference, vLLM, OpenAI) instead: batches in flight concurrently,
+//!   retries with backoff, rows checked and L2-normalised.
 //! * [`CachedEmbedder`] wraps any [`Embedder`] with an on-disk cache keyed by (model id,
 //!   sha256 of the text), so a second run over the same data embeds nothing again.
-//! * [`open_embedder`] is the one call the pipeline makes: a cached [`FastEmbedder`].
+//! * [`open_embedder`] is the one call the pipeline makes: a cached [`FastEmbedder`] or
+//!   [`RemoteEmbedder`].
 
 mod cache;
 mod fast;
+mod remote;
 mod service;
 
 use std::path::PathBuf;
@@ -23,6 +28,10 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{CacheStats, CachedEmbedder};
 pub use fast::FastEmbedder;
+pub use remote::{
+    DEFAULT_API_KEY_ENV, MAX_REMOTE_BATCH, MAX_REMOTE_CONCURRENCY, MAX_REMOTE_DIM,
+    MAX_REMOTE_RETRIES, MAX_REMOTE_TIMEOUT_SECS, RemoteConfig, RemoteEmbedder, RemoteError,
+};
 pub use service::EmbedService;
 
 use crate::home::synthcti_home;
@@ -90,6 +99,21 @@ pub enum ModelSource {
     /// code (`BAAI/bge-small-en-v1.5`); downloaded on first use into
     /// `$SYNTHCTI_HOME/models/hub` (or `$HF_HOME`). Needs internet the first time.
     Named(String),
+    /// A model served by an OpenAI-compatible `/v1/embeddings` endpoint
+    /// (`model = { remote = { base_url = "http://host:8080/v1", model = "BAAI/bge-small-en-v1.5" } }`),
+    /// run by [`RemoteEmbedder`]; its vectors are cached as `remote:<model>`.
+    Remote(RemoteConfig),
+}
+
+impl ModelSource {
+    /// Checks the settings of a [`ModelSource::Remote`] (the error names the field, e.g.
+    /// `embed.model.remote.batch_size`); the local forms are checked when they are loaded.
+    pub fn check(&self) -> Result<(), EmbedError> {
+        match self {
+            ModelSource::Remote(remote) => remote.check().map(drop),
+            ModelSource::LocalDir(_) | ModelSource::Named(_) => Ok(()),
+        }
+    }
 }
 
 impl Default for ModelSource {
@@ -260,17 +284,52 @@ pub enum EmbedError {
     /// A setting is out of range.
     #[error("invalid embedding setting: {0}")]
     InvalidConfig(String),
+    /// A remote embedding endpoint failed or sent an unusable answer.
+    #[error("embedding endpoint {endpoint} (model `{model}`)")]
+    Remote {
+        /// The endpoint's base URL, redacted (no credentials or query).
+        endpoint: String,
+        /// The model name sent.
+        model: String,
+        /// What went wrong.
+        source: RemoteError,
+    },
 }
 
-/// Opens the embedder the pipeline uses: a [`FastEmbedder`] for `cfg.model`, wrapped in a
-/// [`CachedEmbedder`] in [`EmbedConfig::cache_dir_path`] unless `cfg.cache` is false.
+/// Opens the embedder the pipeline uses: a [`FastEmbedder`] for `cfg.model` (a
+/// [`RemoteEmbedder`] for [`ModelSource::Remote`]), wrapped in a [`CachedEmbedder`] in
+/// [`EmbedConfig::cache_dir_path`] unless `cfg.cache` is false.
+///
+/// A remote model's vector length is its `dim` setting, else the length recorded in its
+/// cache file, else learned from one probe request made here; so the returned embedder
+/// always knows its [`Embedder::dim`].
 pub fn open_embedder(cfg: &EmbedConfig) -> Result<Box<dyn Embedder>, EmbedError> {
+    if let ModelSource::Remote(remote) = &cfg.model {
+        return open_remote(remote, cfg);
+    }
     let fast = FastEmbedder::new(cfg)?;
     if cfg.cache {
         Ok(Box::new(CachedEmbedder::new(fast, &cfg.cache_dir_path())?))
     } else {
         Ok(Box::new(fast))
     }
+}
+
+/// [`open_embedder`] for a remote model.
+fn open_remote(remote: &RemoteConfig, cfg: &EmbedConfig) -> Result<Box<dyn Embedder>, EmbedError> {
+    let mut embedder = RemoteEmbedder::new(remote)?;
+    if !cfg.cache {
+        embedder.learn_dim()?;
+        return Ok(Box::new(embedder));
+    }
+    let dir = cfg.cache_dir_path();
+    match remote::cached_dim(&dir, embedder.model_id()) {
+        Some(dim) if remote.dim.is_none() => embedder.assume_dim(dim),
+        _ => {
+            embedder.learn_dim()?;
+        }
+    }
+    Ok(Box::new(CachedEmbedder::new(embedder, &dir)?))
 }
 
 /// Checks that `rows` has `n` rows of length `dim`, all finite.
@@ -314,6 +373,79 @@ mod tests {
         let text = toml::to_string(&named).expect("serialize");
         let back: EmbedConfig = toml::from_str(&text).expect("reparse");
         assert_eq!(back, named);
+    }
+
+    #[test]
+    fn existing_model_forms_serialise_as_before() {
+        // Pinned from the serialisation before `remote` existed (journal and config hashes
+        // depend on it).
+        let tail = "batch_size = 32\nmax_length = 256\nsort_by_tokens = true\ncache = true\n\
+                    progress = true\n\n[model]\n";
+        for (model, line) in [
+            (
+                ModelSource::Named("BAAI/bge-small-en-v1.5".into()),
+                "named = \"BAAI/bge-small-en-v1.5\"\n",
+            ),
+            (
+                ModelSource::LocalDir("/m/x".into()),
+                "local_dir = \"/m/x\"\n",
+            ),
+        ] {
+            let cfg = EmbedConfig {
+                model,
+                ..EmbedConfig::default()
+            };
+            let want = format!("{tail}{line}");
+            assert_eq!(toml::to_string_pretty(&cfg).unwrap(), want);
+            assert_eq!(toml::to_string(&cfg).unwrap(), want);
+            assert!(cfg.model.check().is_ok());
+        }
+    }
+
+    #[test]
+    fn remote_model_parses_with_defaults_and_round_trips() {
+        let text = "model = { remote = { base_url = \"http://host:8080/v1\", \
+                    model = \"BAAI/bge-small-en-v1.5\" } }\n";
+        let cfg: EmbedConfig = toml::from_str(text).expect("parse");
+        let want = RemoteConfig::new("http://host:8080/v1", "BAAI/bge-small-en-v1.5");
+        assert_eq!(cfg.model, ModelSource::Remote(want.clone()));
+        assert_eq!(
+            (want.api_key_env.as_str(), want.batch_size, want.concurrency),
+            ("OPENAI_API_KEY", 64, 4)
+        );
+        assert_eq!(
+            (want.timeout_secs, want.max_retries, want.dim),
+            (60, 3, None)
+        );
+        assert!(cfg.model.check().is_ok());
+        for shown in [toml::to_string(&cfg), toml::to_string_pretty(&cfg)] {
+            let back: EmbedConfig = toml::from_str(&shown.expect("serialise")).expect("reparse");
+            assert_eq!(back, cfg);
+        }
+
+        let full = "[model.remote]\nbase_url = \"https://e.example/v1\"\nmodel = \"m\"\n\
+                    api_key_env = \"MY_KEY\"\nbatch_size = 8\nconcurrency = 2\n\
+                    timeout_secs = 5\nmax_retries = 0\ndim = 384\n";
+        let cfg: EmbedConfig = toml::from_str(full).expect("parse all fields");
+        let ModelSource::Remote(r) = &cfg.model else {
+            panic!("{:?}", cfg.model)
+        };
+        assert_eq!((r.batch_size, r.concurrency, r.dim), (8, 2, Some(384)));
+        let back: EmbedConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+
+        let unknown =
+            "[model.remote]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\napi_key = \"sk\"\n";
+        let err = toml::from_str::<EmbedConfig>(unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api_key"), "{err}");
+        let bad: EmbedConfig = toml::from_str(
+            "[model.remote]\nbase_url = \"http://h/v1\"\nmodel = \"m\"\nconcurrency = 0\n",
+        )
+        .unwrap();
+        let err = bad.model.check().unwrap_err().to_string();
+        assert!(err.contains("embed.model.remote.concurrency"), "{err}");
     }
 
     #[test]

@@ -10,10 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
+mod batch;
+
+pub use batch::BatchSink;
+
 use super::guard::{GuardSummary, RunGuard};
 use super::plan::PlannedRequest;
 use crate::config::{Config, GenerateConfig, ValidConfig};
 use crate::data::Sample;
+use crate::embed::{ModelSource, RemoteConfig};
 use crate::error_chain;
 use crate::journal::{Journal, JournalError, JournalHeader, RequestOutcome};
 use crate::llm::{ChatRequest, EndpointPool, LlmConfig, LocalServer, request_body};
@@ -76,8 +81,19 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
         price_per_1k_completion: None,
         // The pool's members may change between runs; its keys carry a marker instead.
         endpoints: Vec::new(),
+        batch: false,
+        batch_poll_secs: None,
+        price_per_1k_prompt_batch: None,
+        price_per_1k_completion_batch: None,
         ..c.llm
     };
+    if let ModelSource::Remote(r) = &mut c.embed.model {
+        // Pacing of a remote embedder does not change its vectors.
+        let d = RemoteConfig::new(&r.base_url, &r.model);
+        (r.batch_size, r.concurrency) = (d.batch_size, d.concurrency);
+        (r.timeout_secs, r.max_retries) = (d.timeout_secs, d.max_retries);
+        r.api_key_env = d.api_key_env;
+    }
     c.embed.progress = d.embed.progress;
     c.embed.cache = d.embed.cache;
     c.embed.cache_dir = None;
@@ -191,9 +207,15 @@ impl<T> Reorder<T> {
     }
 }
 
+/// The URL an offline (`--batch-export`) Fetcher names when none is configured; never
+/// contacted.
+const OFFLINE_URL: &str = "http://offline.invalid/v1";
+
 /// The endpoint, its journal and its guard for one run.
 pub struct Fetcher {
     client: EndpointPool,
+    /// Batch mode: where requests the journal cannot answer go.
+    sink: Option<BatchSink>,
     journal: Mutex<Journal>,
     guard: RunGuard,
     /// Kept alive for the run; stopped when the last handle (here or in the guard) drops.
@@ -215,6 +237,7 @@ impl Fetcher {
         };
         let guard = RunGuard::new(&cfg.generate, client.endpoint_host(), server.clone());
         Ok(Self {
+            sink: cfg.llm.batch.then_some(BatchSink::Api),
             client,
             journal: Mutex::new(journal),
             guard,
@@ -233,18 +256,38 @@ impl Fetcher {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A Fetcher that contacts no endpoint: requests the journal cannot answer go to a batch
+    /// JSONL file at `path` for an offline engine (`--batch-export`), and the run stops.
+    pub fn offline(
+        cfg: &ValidConfig,
+        journal: Journal,
+        path: std::path::PathBuf,
+    ) -> Result<Self, PipelineError> {
+        let url = cfg.llm.base_url.as_deref().unwrap_or(OFFLINE_URL);
+        let client = EndpointPool::single(&cfg.llm, url)?;
+        let guard = RunGuard::new(&cfg.generate, client.endpoint_host(), None);
+        Ok(Self {
+            sink: Some(BatchSink::Export(path)),
+            client,
+            journal: Mutex::new(journal),
+            guard,
+            server: None,
+        })
+    }
+
+    /// The journal's answer to a request (under its key, or the key of earlier versions).
+    fn replay(&self, p: &PlannedRequest) -> Option<RequestOutcome> {
+        let found = self.journal().lookup(&p.key);
+        found.or_else(|| {
+            let legacy = legacy_request_key(self.client.config(), &p.request);
+            self.journal().lookup(&legacy)
+        })
+    }
+
     /// One request: the journal's answer, else the endpoint's (journaled). `None`: not sent
     /// because the run is stopping.
     async fn ask(&self, p: &PlannedRequest) -> Result<Option<RequestOutcome>, PipelineError> {
-        let found = self.journal().lookup(&p.key);
-        let found = match found {
-            Some(o) => Some(o),
-            None => {
-                let legacy = legacy_request_key(self.client.config(), &p.request);
-                self.journal().lookup(&legacy)
-            }
-        };
-        if let Some(o) = found {
+        if let Some(o) = self.replay(p) {
             return Ok(Some(o));
         }
         if !self.guard.admit(&self.client) {
@@ -252,18 +295,7 @@ impl Fetcher {
         }
         let result = self.client.complete(&p.request).await;
         self.guard.record(&result);
-        let outcome = match result {
-            Ok(c) => RequestOutcome::Answered {
-                text: c.text,
-                finish_reason: c.finish_reason,
-                prompt_tokens: c.prompt_tokens,
-                completion_tokens: c.completion_tokens,
-                attempts: c.attempts,
-            },
-            Err(e) => RequestOutcome::Failed {
-                error: error_chain(&e),
-            },
-        };
+        let outcome = batch::outcome(result.map_err(|e| error_chain(&e)));
         self.journal().record_request(&p.key, &outcome)?;
         Ok(Some(outcome))
     }
@@ -275,10 +307,21 @@ impl Fetcher {
         &'s self,
         planned: &'s [PlannedRequest],
     ) -> impl Stream<Item = Result<(usize, Option<RequestOutcome>), PipelineError>> + 's {
-        let concurrency = self.client.concurrency();
-        futures::stream::iter(planned.iter().enumerate())
-            .map(move |(i, p)| async move { Ok((i, self.ask(p).await?)) })
-            .buffer_unordered(concurrency)
+        match &self.sink {
+            Some(sink) => futures::stream::once(self.batch_round(planned, sink))
+                .flat_map(|round| {
+                    let items: Vec<_> = match round {
+                        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures::stream::iter(items)
+                })
+                .left_stream(),
+            None => futures::stream::iter(planned.iter().enumerate())
+                .map(move |(i, p)| async move { Ok((i, self.ask(p).await?)) })
+                .buffer_unordered(self.client.concurrency())
+                .right_stream(),
+        }
     }
 
     /// Journals an accepted row under its request's key.

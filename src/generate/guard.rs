@@ -154,6 +154,15 @@ impl RunGuard {
         }
     }
 
+    /// Stops the run for `reason` (the first reason wins).
+    pub fn halt(&self, reason: StopReason) {
+        let mut st = self.lock();
+        if st.stop.is_none() {
+            tracing::warn!("stopping the run: {reason}");
+            st.stop = Some(reason);
+        }
+    }
+
     /// Whether the run is stopping.
     pub fn stopped(&self) -> bool {
         self.lock().stop.is_some()

@@ -108,6 +108,10 @@ pub struct LlmRun {
     pub dry_run: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// `--batch-export`: write unanswered requests to this file and stop.
+    pub batch_export: Option<PathBuf>,
+    /// `--batch-import`: journal this batch output first.
+    pub batch_import: Option<PathBuf>,
 }
 
 /// What the LLM stage did.
@@ -161,7 +165,13 @@ pub async fn llm_stage(
         run.resume,
         run.overwrite,
     )?;
-    let fetcher = Fetcher::open(cfg, journal).await?;
+    let fetcher = match &run.batch_export {
+        Some(path) => Fetcher::offline(cfg, journal, path.clone())?,
+        None => Fetcher::open(cfg, journal).await?,
+    };
+    if let Some(path) = &run.batch_import {
+        fetcher.import_batch(path)?;
+    }
     let t = Instant::now();
     let mut taker = Taker {
         llm: LlmProvenance {

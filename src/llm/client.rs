@@ -181,6 +181,24 @@ impl LlmClient {
         }
     }
 
+    /// Counts the requests of a finished batch: one call and one attempt each, `done` answered
+    /// (with their tokens) and `failed` failed.
+    pub fn count_batch(&self, done: &[Completion], failed: usize) {
+        let s = &self.inner.stats;
+        let n = (done.len() + failed) as u64;
+        LlmStats::add(&s.calls, n);
+        LlmStats::add(&s.requests, n);
+        LlmStats::add(&s.successes, done.len() as u64);
+        LlmStats::add(&s.failures, failed as u64);
+        for c in done {
+            LlmStats::add(&s.prompt_tokens, u64::from(c.prompt_tokens));
+            LlmStats::add(&s.completion_tokens, u64::from(c.completion_tokens));
+            if c.truncated() {
+                LlmStats::inc(&s.truncated);
+            }
+        }
+    }
+
     /// A copy of the counters (shared by all clones of this client).
     pub fn stats(&self) -> LlmStatsSnapshot {
         self.inner.stats.snapshot(&self.inner.cfg)
@@ -194,6 +212,11 @@ impl LlmClient {
     /// The base URL requests go to (without a trailing slash).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The async-openai client (files and batches share its HTTP service and key).
+    pub(crate) fn api(&self) -> &Client<OpenAIConfig> {
+        &self.inner.api
     }
 
     /// The settings this client was built with.
@@ -323,7 +346,7 @@ fn usage(value: &Value) -> (u32, u32) {
 }
 
 /// Read a chat completion out of a 2xx JSON body, tolerating extra and missing fields.
-fn completion_from(
+pub(crate) fn completion_from(
     value: &Value,
     prompt_tokens: u32,
     completion_tokens: u32,
@@ -371,7 +394,7 @@ fn completion_from(
 }
 
 /// Map what async-openai returns to our error; our own errors come back through `Boxed`.
-fn map_openai_error(err: OpenAIError) -> LlmError {
+pub(crate) fn map_openai_error(err: OpenAIError) -> LlmError {
     match err {
         OpenAIError::Boxed(boxed) => match boxed.downcast::<LlmError>() {
             Ok(ours) => *ours,
@@ -402,9 +425,10 @@ fn map_openai_error(err: OpenAIError) -> LlmError {
     }
 }
 
-/// `Retry-After` in (possibly fractional) seconds, or `retry-after-ms`. The HTTP-date form
-/// is not understood (the backoff applies then).
-fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// `Retry-After` in (possibly fractional) seconds, or `retry-after-ms`, at most
+/// [`MAX_RETRY_AFTER`]. The HTTP-date form is not understood (the backoff applies then).
+/// Shared with the remote embedder.
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let header = |name: &str| {
         headers
             .get(name)

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 mod client;
 mod error;
 mod local;
@@ -35,8 +36,10 @@ mod parse;
 pub mod pool;
 mod stats;
 
+pub(crate) use client::parse_retry_after;
 pub use client::{LlmClient, request_body};
 pub use error::LlmError;
+pub(crate) use error::excerpt;
 pub use local::{LocalServer, LocalServerConfig};
 pub use parse::{Parsed, Reject, RejectReason as ParseReject, parse_sentences};
 pub use pool::{EndpointConfig, EndpointPool, EndpointUsage};
@@ -96,6 +99,16 @@ pub struct LlmConfig {
     /// over the replicas, failing ones drained (see [`pool`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointConfig>,
+    /// Send each round as one OpenAI Batch API batch (`/v1/files` + `/v1/batches`) instead
+    /// of one request at a time (see [`batch`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
+    /// Seconds before the first poll of a batch; the interval doubles up to 60 s (default 2).
+    pub batch_poll_secs: Option<f64>,
+    /// Batch price in USD per 1000 prompt tokens (default: `price_per_1k_prompt`).
+    pub price_per_1k_prompt_batch: Option<f64>,
+    /// Batch price in USD per 1000 completion tokens (default: `price_per_1k_completion`).
+    pub price_per_1k_completion_batch: Option<f64>,
 }
 
 impl Default for LlmConfig {
@@ -117,6 +130,10 @@ impl Default for LlmConfig {
             price_per_1k_prompt: None,
             price_per_1k_completion: None,
             endpoints: Vec::new(),
+            batch: false,
+            batch_poll_secs: None,
+            price_per_1k_prompt_batch: None,
+            price_per_1k_completion_batch: None,
         }
     }
 }
@@ -149,6 +166,19 @@ impl LlmConfig {
         }
         for e in &self.endpoints {
             e.check()?;
+        }
+        if self.batch && self.base_url.is_none() {
+            return bad(
+                "batch",
+                "needs llm.base_url (--base-url): one endpoint with the Batch API (the local \
+                 server and endpoint pools have none)"
+                    .into(),
+            );
+        }
+        if let Some(p) = self.batch_poll_secs
+            && !(p.is_finite() && p > 0.0 && p <= 3600.0)
+        {
+            return bad("batch_poll_secs", format!("{p} is not in (0, 3600]"));
         }
         if !is_env_var_name(&self.api_key_env) {
             // The value is not echoed: a key pasted here must not reach the terminal or logs.
@@ -213,6 +243,11 @@ impl LlmConfig {
         for (param, price) in [
             ("price_per_1k_prompt", self.price_per_1k_prompt),
             ("price_per_1k_completion", self.price_per_1k_completion),
+            ("price_per_1k_prompt_batch", self.price_per_1k_prompt_batch),
+            (
+                "price_per_1k_completion_batch",
+                self.price_per_1k_completion_batch,
+            ),
         ] {
             if let Some(p) = price
                 && !(p.is_finite() && p >= 0.0)
@@ -249,9 +284,18 @@ impl LlmConfig {
             .collect()
     }
 
-    /// The cost of these tokens at `price_per_1k_*`; `None` when no price is configured.
+    /// The cost of these tokens at `price_per_1k_*` (the `*_batch` prices, where set, in
+    /// batch mode); `None` when no price is configured.
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> Option<f64> {
-        match (self.price_per_1k_prompt, self.price_per_1k_completion) {
+        let prices = match self.batch {
+            true => (
+                self.price_per_1k_prompt_batch.or(self.price_per_1k_prompt),
+                self.price_per_1k_completion_batch
+                    .or(self.price_per_1k_completion),
+            ),
+            false => (self.price_per_1k_prompt, self.price_per_1k_completion),
+        };
+        match prices {
             (None, None) => None,
             (p, c) => Some(
                 prompt_tokens as f64 / 1000.0 * p.unwrap_or(0.0)

@@ -296,6 +296,11 @@ impl EndpointPool {
         }
     }
 
+    /// The first (for a single endpoint: the) client.
+    pub fn first(&self) -> &LlmClient {
+        &self.endpoints[0].client
+    }
+
     /// Requests in flight at most, over every endpoint.
     pub fn concurrency(&self) -> usize {
         self.endpoints

@@ -155,40 +155,11 @@ impl Drop for FaultServer {
 }
 
 async fn serve(mut stream: TcpStream, sh: Arc<Shared>, script: Arc<Script>) -> std::io::Result<()> {
-    // Read the head.
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    let Some(request) = super::http::read_request(&mut stream).await? else {
+        return Ok(());
     };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut content_length = 0usize;
-    let mut auth = String::new();
-    for line in head.lines().skip(1) {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                content_length = v.trim().parse().unwrap_or(0);
-            } else if k.trim().eq_ignore_ascii_case("authorization") {
-                auth = v.trim().to_string();
-            }
-        }
-    }
-    while buf.len() < head_end + content_length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body: Value =
-        serde_json::from_slice(&buf[head_end..head_end + content_length]).unwrap_or(Value::Null);
+    let auth = request.header("authorization").unwrap_or("").to_string();
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
 
     let n = sh.received.fetch_add(1, Ordering::SeqCst);
     sh.bodies.lock().unwrap().push(body.clone());

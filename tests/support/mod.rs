@@ -2,3 +2,4 @@
 
 pub mod augment_cli;
 pub mod fault_server;
+pub mod http;
