@@ -73,43 +73,6 @@ const KNOWN_DIRS: &[&str] = &[
     "windows",
 ];
 
-/// File names kept as they are under well-known directories (lower case): system binaries
-/// and files whose name is the behaviour, not an indicator.
-const KNOWN_FILES: &[&str] = &[
-    ".bash_history",
-    ".bashrc",
-    "at.exe",
-    "authorized_keys",
-    "bash",
-    "bitsadmin.exe",
-    "certutil.exe",
-    "cmd.exe",
-    "conhost.exe",
-    "crontab",
-    "cscript.exe",
-    "explorer.exe",
-    "hosts",
-    "id_rsa",
-    "kernel32.dll",
-    "lsass.exe",
-    "mshta.exe",
-    "msiexec.exe",
-    "net.exe",
-    "ntdll.dll",
-    "passwd",
-    "powershell.exe",
-    "reg.exe",
-    "regsvr32.exe",
-    "rundll32.exe",
-    "schtasks.exe",
-    "sh",
-    "shadow",
-    "svchost.exe",
-    "vssadmin.exe",
-    "wmic.exe",
-    "wscript.exe",
-];
-
 /// Registry key components kept as they are (lower case).
 const KNOWN_KEYS: &[&str] = &[
     "classes",
@@ -262,14 +225,6 @@ fn path(rng: &mut Xoshiro256PlusPlus, original: &str) -> String {
             false => vec![String::new(), "tmp".into()],
         };
     }
-    let whole = out.len() == dirs.len() && !dirs.is_empty();
-    if let Some(name) = file
-        .first()
-        .filter(|f| whole && KNOWN_FILES.contains(&f.to_lowercase().as_str()))
-    {
-        out.push(name.to_string());
-        return out.join(&sep.to_string());
-    }
     let ext = file
         .first()
         .and_then(|f| f.rsplit_once('.'))
@@ -392,17 +347,6 @@ mod tests {
             1,
         );
         assert!(p.starts_with("C:\\Users\\") && p.ends_with(".dll") && !p.contains("jsmith"));
-        let p = one(
-            IndicatorKind::FilePath,
-            Some("C:\\Windows\\System32\\wmic.exe"),
-            1,
-        );
-        assert_eq!(p, "C:\\Windows\\System32\\wmic.exe");
-        let p = one(IndicatorKind::FilePath, Some("C:\\Users\\bob\\cmd.exe"), 1);
-        assert!(
-            !p.ends_with("cmd.exe"),
-            "{p}: under a user's folder the name may be chosen"
-        );
         let p = one(IndicatorKind::FilePath, Some("/tmp/.hidden/agent"), 1);
         assert!(p.starts_with("/tmp/") && !p.contains("hidden"), "{p}");
         for bare in ["/tmp", "/agent", "agent.exe", "\\\\srv\\share\\x.dll"] {
