@@ -1,7 +1,7 @@
 //! Whole datasets: the indicators of each row (`synthcti iocs`) and a desensitized copy in
 //! the same format with a private mapping (`synthcti redact`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -84,17 +84,7 @@ pub struct Mapping {
 /// any depth, not keys), the same value by the same replacement across the file.
 pub fn redact_raw(raw: &mut RawRows, fill: Fill, seed: u64) -> Mapping {
     let mut numbering = Numbering::default();
-    let mut occurrences: HashMap<Placeholder, usize> = HashMap::new();
-    let mut redact = |s: &mut String| {
-        let before = numbering.replaced.values().sum::<usize>();
-        let out = numbering.redact(s);
-        if numbering.replaced.values().sum::<usize>() > before {
-            for (_, p) in super::redact::find_placeholders(&out) {
-                *occurrences.entry(p).or_default() += 1;
-            }
-            *s = out;
-        }
-    };
+    let mut redact = |s: &mut String| *s = numbering.redact(s);
     match raw {
         RawRows::Csv { rows, .. } => rows.iter_mut().flatten().for_each(&mut redact),
         RawRows::Json(values) => values.iter_mut().for_each(|v| each_string(v, &mut redact)),
@@ -119,7 +109,7 @@ pub fn redact_raw(raw: &mut RawRows, fill: Fill, seed: u64) -> Mapping {
                 .get(p)
                 .cloned()
                 .unwrap_or_else(|| p.to_string()),
-            occurrences: occurrences.get(p).copied().unwrap_or(0),
+            occurrences: numbering.occurrences.get(p).copied().unwrap_or(0),
         })
         .collect();
     Mapping {

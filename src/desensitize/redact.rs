@@ -35,6 +35,8 @@ pub struct Numbering {
     pub originals: BTreeMap<Placeholder, String>,
     /// Indicators replaced, by kind (every occurrence).
     pub replaced: BTreeMap<IndicatorKind, usize>,
+    /// Occurrences replaced, by placeholder.
+    pub occurrences: BTreeMap<Placeholder, usize>,
 }
 
 impl Numbering {
@@ -50,6 +52,7 @@ impl Numbering {
             out.push_str(&text[at..ind.start]);
             let p = self.placeholder(ind.kind, &ind.value);
             *self.replaced.entry(ind.kind).or_default() += 1;
+            *self.occurrences.entry(p).or_default() += 1;
             out.push_str(&p.to_string());
             at = ind.end;
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_openai::types::files::{CreateFileRequest, FileInput, FilePurpose};
 use serde_json::{Value, json};
 
-use super::client::{completion_from, map_openai_error};
+use super::client::{completion_from, map_openai_error, usage};
 use super::{Completion, LlmClient, LlmError};
 
 /// Most requests in one batch (the OpenAI limit).
@@ -110,12 +110,7 @@ fn line_result(v: &Value) -> Result<Completion, String> {
         let msg = body["error"]["message"].as_str().unwrap_or("no message");
         return Err(format!("batch request answered HTTP {status}: {msg}"));
     }
-    let usage = |k: &str| {
-        body["usage"][k]
-            .as_u64()
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
-    let (prompt, completion) = (usage("prompt_tokens"), usage("completion_tokens"));
+    let (prompt, completion) = usage(body);
     completion_from(body, prompt, completion, Duration::ZERO)
         .map(|mut c| {
             c.attempts = 1;

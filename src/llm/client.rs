@@ -336,7 +336,7 @@ fn splitmix64(mut x: u64) -> u64 {
 }
 
 /// `usage.prompt_tokens` / `usage.completion_tokens`, 0 when absent.
-fn usage(value: &Value) -> (u32, u32) {
+pub(crate) fn usage(value: &Value) -> (u32, u32) {
     let get = |k: &str| {
         value["usage"][k]
             .as_u64()
