@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
 
-/// Largest `k_max`: silhouettes cost O(k · n²) per k tried.
+/// Largest `k_max`: each k tried costs a KMeans fit and an O(n · k · d) silhouette.
 pub const MAX_K: usize = 64;
 
 /// Clustering knobs. Validate with [`ClusterParams::check`].
@@ -134,32 +134,42 @@ pub fn cosine(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
     }
 }
 
-/// Mean silhouette with cosine distance; `labels[i]` in `0..k`.
+/// Mean silhouette with cosine distance; rows L2-normalised, `labels[i]` in `0..k`.
+///
+/// With unit rows the mean distance from row `i` to cluster `c` is `1 − x_i · S_c / |c|`
+/// (`S_c` the sum of `c`'s rows; leave `x_i` out of its own cluster), so this costs
+/// O(n · k · d) time and O(n · k) memory instead of the pairwise O(n²) matrix.
 pub fn silhouette(x: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
     let n = x.nrows();
     if n < 2 || k < 2 {
         return 0.0;
     }
-    let dist = x.dot(&x.t()).mapv(|c| 1.0 - c);
-    let sizes: Vec<usize> = (0..k)
-        .map(|c| labels.iter().filter(|&&l| l == c).count())
-        .collect();
+    let mut sums = Array2::<f32>::zeros((k, x.ncols()));
+    let mut sizes = vec![0usize; k];
+    for (row, &l) in x.outer_iter().zip(labels) {
+        let mut s = sums.row_mut(l);
+        s += &row;
+        sizes[l] += 1;
+    }
+    let dots = x.dot(&sums.t());
     let mut total = 0.0;
-    for i in 0..n {
-        let mut sum = vec![0.0f32; k];
-        for j in 0..n {
-            if i != j {
-                sum[labels[j]] += dist[[i, j]];
-            }
-        }
+    for (i, row) in x.outer_iter().enumerate() {
         let own = labels[i];
         if sizes[own] <= 1 {
             continue; // silhouette of a singleton is 0
         }
-        let a = sum[own] / (sizes[own] - 1) as f32;
+        let mean_dist = |c: usize| {
+            let (count, dot) = if c == own {
+                (sizes[c] - 1, dots[[i, c]] - row.dot(&row))
+            } else {
+                (sizes[c], dots[[i, c]])
+            };
+            1.0 - dot / count as f32
+        };
+        let a = mean_dist(own);
         let b = (0..k)
             .filter(|&c| c != own && sizes[c] > 0)
-            .map(|c| sum[c] / sizes[c] as f32)
+            .map(mean_dist)
             .fold(f32::INFINITY, f32::min);
         if b.is_finite() {
             total += (b - a) / a.max(b).max(f32::EPSILON);
@@ -335,6 +345,48 @@ mod tests {
         }
         let b = cluster_technique("T1", &ids, x.view(), &p, 7).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// The pairwise definition the closed form replaces.
+    fn pairwise_silhouette(x: ArrayView2<f32>, labels: &[usize], k: usize) -> f32 {
+        let n = x.nrows();
+        let mut total = 0.0;
+        for i in 0..n {
+            let mut sum = vec![0.0f32; k];
+            let mut size = vec![0usize; k];
+            for j in (0..n).filter(|&j| j != i) {
+                sum[labels[j]] += 1.0 - x.row(i).dot(&x.row(j));
+                size[labels[j]] += 1;
+            }
+            if size[labels[i]] == 0 {
+                continue;
+            }
+            let a = sum[labels[i]] / size[labels[i]] as f32;
+            let b = (0..k)
+                .filter(|&c| c != labels[i] && size[c] > 0)
+                .map(|c| sum[c] / size[c] as f32)
+                .fold(f32::INFINITY, f32::min);
+            total += (b - a) / a.max(b);
+        }
+        total / n as f32
+    }
+
+    #[test]
+    fn silhouette_closed_form_matches_pairwise() {
+        let (_, x) = blobs();
+        let mixed: Vec<usize> = (0..16).map(|i| (i * 7 + i / 3) % 3).collect();
+        let singleton: Vec<usize> = (0..16).map(|i| usize::from(i == 5)).collect();
+        for (labels, k) in [
+            ((0..16).map(|i| i % 2).collect::<Vec<_>>(), 2),
+            (mixed, 3),
+            (singleton, 2),
+        ] {
+            let (fast, slow) = (
+                silhouette(x.view(), &labels, k),
+                pairwise_silhouette(x.view(), &labels, k),
+            );
+            assert!((fast - slow).abs() < 1e-5, "{labels:?}: {fast} vs {slow}");
+        }
     }
 
     #[test]

@@ -878,6 +878,25 @@ fn line_col(text: &str, offset: usize) -> (u64, u64) {
     (line, col)
 }
 
+/// The 1-based lines of increasing byte offsets, counted in one pass over `text` (a
+/// [`line_col`] per record would rescan the file from its start: quadratic).
+fn lines_at(text: &str, offsets: &[usize]) -> Vec<u64> {
+    let bytes = text.as_bytes();
+    let (mut at, mut line) = (0, 1u64);
+    offsets
+        .iter()
+        .map(|&offset| {
+            let offset = offset.min(bytes.len());
+            if offset < at {
+                return line_col(text, offset).0; // not increasing: count from the start
+            }
+            line += bytes[at..offset].iter().filter(|&&b| b == b'\n').count() as u64;
+            at = offset;
+            line
+        })
+        .collect()
+}
+
 type Read3 = (Columns, Vec<RawSample>, RawRows);
 
 /// TRAM native JSON: a top-level list of objects. The list is walked element by element so
@@ -955,8 +974,8 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
     let cols = json_columns(opts, &values);
     let rows = values
         .iter()
-        .zip(&starts)
-        .map(|(v, &start)| sample_from_json(v, &cols, opts, path, line_col(&text, start).0))
+        .zip(lines_at(&text, &starts))
+        .map(|(v, line)| sample_from_json(v, &cols, opts, path, line))
         .collect::<Result<Vec<_>, _>>()?;
     warn_missing_groups(path, &cols, &rows);
     Ok((cols, rows, RawRows::Json(values)))
@@ -1129,6 +1148,15 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_at_counts_once_and_matches_line_col() {
+        let text = "[\n{\"a\": 1},\n\n{\"b\": 2}, {\"c\": 3}\n]";
+        let offsets = [2, 12, 22, 5];
+        let expected: Vec<u64> = offsets.iter().map(|&o| line_col(text, o).0).collect();
+        assert_eq!(lines_at(text, &offsets), expected);
+        assert_eq!(lines_at(text, &[0, 1000]), vec![1, 5]);
+    }
     use std::io::Write;
 
     fn write(name: &str, content: &[u8]) -> (tempfile::TempDir, PathBuf) {

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 use serde::{Deserialize, Serialize};
 
+use crate::ann::{AnnParams, CosineIndex};
 use crate::data::normalize_text;
 use crate::eval::probe::TextClassifier;
 use crate::nearcopy::ContainmentIndex;
@@ -154,7 +155,8 @@ impl RejectReason {
 pub struct Scores {
     /// Cosine to the own technique's centroid.
     pub centroid_cosine: f32,
-    /// Highest cosine to any original, avoided or accepted sentence.
+    /// Highest cosine to any original, avoided or accepted sentence (in a set of over
+    /// [`crate::ann::EXACT_UP_TO`] sentences: the highest among those its LSH search scans).
     pub nearest_duplicate_cosine: f32,
     /// Own-centroid cosine minus the best other technique's.
     pub margin: f32,
@@ -170,14 +172,14 @@ pub struct Scores {
 pub struct FilterIndex {
     params: FilterParams,
     original_texts: HashSet<String>,
-    original_emb: Array2<f32>,
+    original_emb: CosineIndex,
     avoid_texts: HashSet<String>,
     avoid_copies: ContainmentIndex,
-    avoid_emb: Array2<f32>,
+    avoid_emb: CosineIndex,
     centroid_ids: Vec<TechniqueId>,
     centroids: Array2<f32>,
     accepted_texts: HashSet<String>,
-    accepted_emb: Vec<Array1<f32>>,
+    accepted_emb: CosineIndex,
     classifier: Option<TextClassifier>,
 }
 
@@ -199,14 +201,14 @@ impl FilterIndex {
         Self {
             params,
             original_texts: originals.0.iter().map(|t| normalize_text(t)).collect(),
-            original_emb: originals.1,
+            original_emb: CosineIndex::from_rows(originals.1, AnnParams::default()),
             avoid_texts: avoid.0.iter().map(|t| normalize_text(t)).collect(),
             avoid_copies,
-            avoid_emb: avoid.1,
+            avoid_emb: CosineIndex::from_rows(avoid.1, AnnParams::default()),
             centroid_ids: centroids.into_iter().map(|(id, _)| id).collect(),
             centroids: c,
             accepted_texts: HashSet::new(),
-            accepted_emb: Vec::new(),
+            accepted_emb: CosineIndex::new(dim, AnnParams::default()),
             classifier: None,
         }
     }
@@ -278,20 +280,9 @@ impl FilterIndex {
         emb: ArrayView1<f32>,
         technique: &str,
     ) -> (Result<(), RejectReason>, Scores) {
-        let max_cos = |m: &Array2<f32>| {
-            if m.nrows() == 0 {
-                f32::NEG_INFINITY
-            } else {
-                m.dot(&emb).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-            }
-        };
-        let near_orig = max_cos(&self.original_emb);
-        let near_avoid = max_cos(&self.avoid_emb);
-        let near_acc = self
-            .accepted_emb
-            .iter()
-            .map(|a| a.dot(&emb))
-            .fold(f32::NEG_INFINITY, f32::max);
+        let near_orig = self.original_emb.max_cosine(emb);
+        let near_avoid = self.avoid_emb.max_cosine(emb);
+        let near_acc = self.accepted_emb.max_cosine(emb);
         let cos_c = self.centroids.dot(&emb);
         let own = self.centroid_ids.iter().position(|id| id == technique);
         let own_cos = own.map_or(f32::NEG_INFINITY, |i| cos_c[i]);
@@ -350,7 +341,7 @@ impl FilterIndex {
     /// Records an accepted sentence so later candidates are checked against it.
     pub fn accept(&mut self, sentence: &str, emb: Array1<f32>) {
         self.accepted_texts.insert(normalize_text(sentence));
-        self.accepted_emb.push(emb);
+        self.accepted_emb.add(emb.view());
     }
 
     /// The L2-normalised centroid of a technique, if it has rows.

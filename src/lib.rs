@@ -6,6 +6,7 @@
 //! (with [`journal`] for resume and [`report`] for the run report). [`stats`] picks the
 //! under-represented techniques; [`catalog`] is ATT&CK; [`config`] the TOML + flags.
 
+pub mod ann;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;

@@ -512,6 +512,10 @@ async fn filter_index(
         prep.centroids.clone(),
     );
     stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
+    if opts.dry_run && cfg.filter.classifier_top_k == 0 {
+        // Only provenance would use it: a dry run writes no rows.
+        return Ok(filter);
+    }
     let t = Instant::now();
     let filter = with_classifier(filter, samples, cfg)?;
     stage_seconds.insert(Stage::Classifier, t.elapsed().as_secs_f64());

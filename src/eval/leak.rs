@@ -11,6 +11,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::{EvalError, normalize_text};
+use crate::ann::{AnnParams, CosineIndex};
 use crate::data::Sample;
 use crate::embed::Embedder;
 use crate::nearcopy::ContainmentIndex;
@@ -85,7 +86,7 @@ pub enum Leak {
 pub struct LeakCheck {
     exact: HashSet<String>,
     copies: ContainmentIndex,
-    cosine: Option<(f32, Array2<f32>)>,
+    cosine: Option<(f32, CosineIndex)>,
 }
 
 fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
@@ -102,7 +103,10 @@ impl LeakCheck {
     ) -> Result<Self, EvalError> {
         let cosine = match (policy.near_cosine, embedder) {
             (None, _) => None,
-            (Some(t), Some(e)) => Some((t, embed(e, test)?)),
+            (Some(t), Some(e)) => Some((
+                t,
+                CosineIndex::from_rows(embed(e, test)?, AnnParams::default()),
+            )),
             (Some(_), None) => {
                 return Err(EvalError::Config(
                     "the cosine leak check needs an embedder".into(),
@@ -136,12 +140,11 @@ impl LeakCheck {
             .collect();
         if let (Some((threshold, test_emb)), Some(e)) = (&self.cosine, embedder) {
             let open: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
-            if !open.is_empty() && test_emb.nrows() > 0 {
+            if !open.is_empty() && !test_emb.is_empty() {
                 let texts: Vec<&str> = open.iter().map(|&i| rows[i]).collect();
                 let emb = embed(e, &texts)?;
-                let cos = emb.dot(&test_emb.t());
-                for (k, &i) in open.iter().enumerate() {
-                    if cos.row(k).iter().any(|c| c >= threshold) {
+                for (row, &i) in emb.outer_iter().zip(&open) {
+                    if test_emb.max_cosine(row) >= *threshold {
                         out[i] = Some(Leak::Cosine);
                     }
                 }

@@ -263,6 +263,12 @@ impl LocalServer {
                 "--no-webui",
                 "--metrics",
             ]);
+        if cpu_has_amx() {
+            // llama.cpp's AMX matmul (used for repacked weights when built with
+            // -march=native on an AMX CPU) segfaults at warm-up on Sapphire Rapids VMs;
+            // without repacking it runs the AVX-512 kernels.
+            cmd.arg("--no-repack");
+        }
         if alias == "gemma3-270m" {
             // The gemma3-270m GGUF is a base model without a chat template (see LLM.md).
             cmd.args(["--chat-template", "gemma"]);
@@ -572,6 +578,19 @@ fn log_tail(path: &Path, n: usize) -> String {
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Whether the CPU has Intel AMX (the `amx_int8` or `amx_tile` flag in `/proc/cpuinfo`).
+fn cpu_has_amx() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .filter(|l| l.starts_with("flags"))
+            .take(1)
+            .any(|l| {
+                l.split_whitespace()
+                    .any(|f| f == "amx_int8" || f == "amx_tile")
+            })
+    })
 }
 
 #[cfg(test)]
