@@ -45,7 +45,7 @@ impl Default for AnnParams {
             exact_up_to: EXACT_UP_TO,
             tables: 12,
             bits: 16,
-            seed: 0x5eed_c05,
+            seed: 0x05ee_dc05,
         }
     }
 }
