@@ -56,7 +56,12 @@ pub struct CachedEmbedder<E> {
     inner: E,
     store: CacheFile,
     stats: CacheStats,
+    chunk: usize,
 }
+
+/// Sentences embedded and appended to the cache at a time ([`CachedEmbedder::with_chunk`]):
+/// about a minute of work on 2 CPU cores.
+pub const CACHE_CHUNK: usize = 16_384;
 
 impl<E: Embedder> CachedEmbedder<E> {
     /// Opens (or creates) `<cache_dir>/<sanitised model id>.bin` for `inner`'s model.
@@ -73,7 +78,15 @@ impl<E: Embedder> CachedEmbedder<E> {
             inner,
             store,
             stats: CacheStats::default(),
+            chunk: CACHE_CHUNK,
         })
+    }
+
+    /// Embeds and appends at most `chunk` uncached sentences at a time (default
+    /// [`CACHE_CHUNK`]); what is appended survives a later failure or kill.
+    pub fn with_chunk(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
     }
 
     /// The cache file.
@@ -110,21 +123,32 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
                 missing.push((text, *hash));
             }
         }
-        if !missing.is_empty() {
-            let miss_texts: Vec<&str> = missing.iter().map(|(t, _)| *t).collect();
+        // Embedded and appended a chunk at a time: a run killed during a long cold
+        // embedding keeps every finished chunk.
+        let chunks = missing.len().div_ceil(self.chunk.max(1));
+        for (i, chunk) in missing.chunks(self.chunk.max(1)).enumerate() {
+            if chunks > 1 {
+                tracing::info!(
+                    chunk = i + 1,
+                    of = chunks,
+                    sentences = chunk.len(),
+                    "embedding"
+                );
+            }
+            let miss_texts: Vec<&str> = chunk.iter().map(|(t, _)| *t).collect();
             let vectors = self.inner.embed(&miss_texts)?;
-            if vectors.dim() != (missing.len(), self.store.dim) {
+            if vectors.dim() != (chunk.len(), self.store.dim) {
                 return Err(EmbedError::BadOutput {
                     model: self.inner.model_id().to_string(),
                     reason: format!(
                         "shape {:?} for {} sentences of dimension {}",
                         vectors.dim(),
-                        missing.len(),
+                        chunk.len(),
                         self.store.dim
                     ),
                 });
             }
-            let new: Vec<(TextHash, ArrayView1<f32>)> = missing
+            let new: Vec<(TextHash, ArrayView1<f32>)> = chunk
                 .iter()
                 .zip(vectors.rows())
                 .map(|((_, hash), row)| (*hash, row))
@@ -519,6 +543,59 @@ mod tests {
         assert!(second.inner.calls.is_empty());
         assert_eq!(a, b, "bit-identical after the round trip");
         assert!(second.embed(&[]).expect("empty").is_empty());
+    }
+
+    /// Fails every call after the first `ok` ones.
+    struct FailsAfter<E> {
+        inner: E,
+        ok: usize,
+    }
+
+    impl<E: Embedder> Embedder for FailsAfter<E> {
+        fn model_id(&self) -> &str {
+            self.inner.model_id()
+        }
+        fn dim(&self) -> usize {
+            self.inner.dim()
+        }
+        fn embed(&mut self, texts: &[&str]) -> Result<Array2<f32>, EmbedError> {
+            if self.ok == 0 {
+                return Err(EmbedError::BadOutput {
+                    model: "test".into(),
+                    reason: "killed".into(),
+                });
+            }
+            self.ok -= 1;
+            self.inner.embed(texts)
+        }
+    }
+
+    #[test]
+    fn finished_chunks_survive_a_failure() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hash = || HashEmbedder {
+            dim: 4,
+            calls: vec![],
+        };
+        let five = ["a b", "c d", "e f", "g h", "i j"];
+        let mut failing = CachedEmbedder::new(
+            FailsAfter {
+                inner: hash(),
+                ok: 2,
+            },
+            dir.path(),
+        )
+        .expect("open")
+        .with_chunk(2);
+        assert!(failing.embed(&five).is_err(), "the third chunk fails");
+        let mut again = CachedEmbedder::new(hash(), dir.path()).expect("reopen");
+        again.embed(&five).expect("embed");
+        assert_eq!(again.stats(), CacheStats { hits: 4, misses: 1 });
+        assert_eq!(
+            again.inner.calls,
+            vec![1],
+            "only the unfinished sentence is embedded"
+        );
     }
 
     #[test]
