@@ -10,6 +10,7 @@
 //! blocking-pool thread that the runtime may retire.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
@@ -238,41 +239,8 @@ impl LocalServer {
             ))
         })?;
 
-        let threads = cfg.threads.unwrap_or_else(default_threads);
-        let ctx = cfg.slots as u64 * u64::from(cfg.ctx_per_slot);
         let mut cmd = Command::new(bin);
-        cmd.arg("-m")
-            .arg(model)
-            .args([
-                "--alias",
-                alias,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
-            .args(["-c", &ctx.to_string(), "-np", &cfg.slots.to_string()])
-            .args([
-                "-b",
-                "512",
-                "-ub",
-                "512",
-                "--threads-http",
-                "4",
-                "--no-webui",
-                "--metrics",
-            ]);
-        if cpu_has_amx() {
-            // llama.cpp's AMX matmul (used for repacked weights when built with
-            // -march=native on an AMX CPU) segfaults at warm-up on Sapphire Rapids VMs;
-            // without repacking it runs the AVX-512 kernels.
-            cmd.arg("--no-repack");
-        }
-        if alias == "gemma3-270m" {
-            // The gemma3-270m GGUF is a base model without a chat template (see LLM.md).
-            cmd.args(["--chat-template", "gemma"]);
-        }
+        cmd.args(server_args(cfg, model, alias, port));
         cmd.args(&cfg.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -309,6 +277,7 @@ impl LocalServer {
             ))
         })?;
         let pid = keeper.pid;
+        let threads = cfg.threads.unwrap_or_else(default_threads);
         tracing::info!(pid, port, model = %model.display(), slots = cfg.slots, threads, "starting llama-server");
 
         let base = format!("http://127.0.0.1:{port}");
@@ -578,6 +547,55 @@ fn log_tail(path: &Path, n: usize) -> String {
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// llama-server's command line (before `extra_args`): model, alias, loopback port,
+/// threads, context and slots, batch sizes; `--no-repack` on an AMX CPU and a chat
+/// template for the base gemma model.
+fn server_args(cfg: &LocalServerConfig, model: &Path, alias: &str, port: u16) -> Vec<OsString> {
+    let threads = cfg.threads.unwrap_or_else(default_threads).to_string();
+    let ctx = (cfg.slots as u64 * u64::from(cfg.ctx_per_slot)).to_string();
+    let mut args: Vec<OsString> = vec!["-m".into(), model.into()];
+    let port = port.to_string();
+    let slots = cfg.slots.to_string();
+    args.extend(
+        [
+            "--alias",
+            alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "-t",
+            &threads,
+            "-tb",
+            &threads,
+            "-c",
+            &ctx,
+            "-np",
+            &slots,
+            "-b",
+            "512",
+            "-ub",
+            "512",
+            "--threads-http",
+            "4",
+            "--no-webui",
+            "--metrics",
+        ]
+        .map(OsString::from),
+    );
+    if cpu_has_amx() {
+        // llama.cpp's AMX matmul (used for repacked weights when built with -march=native
+        // on an AMX CPU) segfaults at warm-up on Sapphire Rapids VMs; without repacking it
+        // runs the AVX-512 kernels.
+        args.push("--no-repack".into());
+    }
+    if alias == "gemma3-270m" {
+        // The gemma3-270m GGUF is a base model without a chat template (see LLM.md).
+        args.extend(["--chat-template", "gemma"].map(OsString::from));
+    }
+    args
 }
 
 /// Whether the CPU has Intel AMX (the `amx_int8` or `amx_tile` flag in `/proc/cpuinfo`).
