@@ -125,8 +125,8 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
         }
         // Embedded and appended a chunk at a time: a run killed during a long cold
         // embedding keeps every finished chunk.
-        let chunks = missing.len().div_ceil(self.chunk.max(1));
-        for (i, chunk) in missing.chunks(self.chunk.max(1)).enumerate() {
+        let chunks = missing.len().div_ceil(self.chunk);
+        for (i, chunk) in missing.chunks(self.chunk).enumerate() {
             if chunks > 1 {
                 tracing::info!(
                     chunk = i + 1,
