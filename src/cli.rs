@@ -16,11 +16,11 @@ use crate::config::{Config, Source, Target, ValidConfig};
 use crate::data::{CtiLevel, Format, UnknownLabels};
 use crate::embed::{EmbedService, Embedder, ModelSource, open_embedder};
 use crate::eval::arms::PipelineArm;
-use crate::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
+use crate::eval::baselines::{Augmenter, ClassReweight, EdaAugmenter, RandomOversampler};
 use crate::eval::leak::LeakPolicy;
 use crate::eval::probe::{ProbeConfig, ProbeFeatures};
 use crate::eval::report::{folds_csv, markdown, write_results};
-use crate::eval::sweep::{SweepConfig, run_sweep};
+use crate::eval::sweep::{Design, Metric, Pair, Primary, SweepConfig, run_sweep};
 use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::llm::EndpointConfig;
@@ -80,6 +80,8 @@ pub enum ArmKind {
     Rewrite,
     /// Procedure examples first, then LLM rewrites of them (`source = "both-rewrite"`).
     BothRewrite,
+    /// Class-balanced loss weights on the original rows (no rows added).
+    Reweight,
 }
 
 impl ArmKind {
@@ -93,6 +95,7 @@ impl ArmKind {
             Self::Both => "synthcti-both",
             Self::Rewrite => "synthcti-rewrite",
             Self::BothRewrite => "synthcti-both-rewrite",
+            Self::Reweight => "reweight",
         }
     }
 }
@@ -177,10 +180,25 @@ pub struct EvalArgs {
     /// (default: oversample, when it runs).
     #[arg(long, value_enum)]
     pub reference_arm: Option<ArmKind>,
-    /// Cap every arm per label, at each ratio, at the fewest rows any arm reached, so
-    /// arms are compared at equal counts (`--match-counts=false`: each arm adds what it can).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub match_counts: bool,
+    /// How comparisons between arms are built: `fill` (each arm adds what it can toward
+    /// the target) or `equal` (each compared pair capped per label at the fewer rows of
+    /// the two, for that pair only).
+    #[arg(long, default_value = "fill")]
+    pub design: Design,
+    /// More comparisons `ARM:BASE` (comma-separated; arm names as in --arms, e.g.
+    /// `both:oversample`).
+    #[arg(long, value_delimiter = ',')]
+    pub compare: Vec<Pair>,
+    /// The primary comparison `ARM:BASE`, tested alone; every other interval is
+    /// Holm-adjusted (default: `both:procedures` when both run; `none`: no primary).
+    #[arg(long)]
+    pub primary: Option<String>,
+    /// The ratio of the primary comparison.
+    #[arg(long, default_value_t = 1.0)]
+    pub primary_ratio: f64,
+    /// The score of the primary comparison: `rare` (rare-class macro-F1) or `macro`.
+    #[arg(long, default_value = "rare", value_parser = parse_metric)]
+    pub primary_metric: Metric,
     /// TF-IDF features of the probe: `char:2-5`, `word:1-2`, `word:1`, … (`kind:min-max`).
     #[arg(long, default_value = "char:2-5", value_parser = parse_features)]
     pub features: Analyzer,
@@ -605,6 +623,66 @@ fn eval_target(s: &str) -> Result<Target, String> {
     }
 }
 
+/// `rare` or `macro`.
+fn parse_metric(s: &str) -> Result<Metric, String> {
+    match s {
+        "rare" => Ok(Metric::RareMacroF1),
+        "macro" => Ok(Metric::MacroF1),
+        _ => Err(format!("`{s}`: expected rare or macro")),
+    }
+}
+
+/// An arm name as the sweep knows it: an `--arms` value (`both`) becomes its table name
+/// (`synthcti-both`); any other name (an `--arm-config` arm) is kept.
+fn arm_name(name: &str) -> String {
+    <ArmKind as clap::ValueEnum>::from_str(name, false)
+        .map_or_else(|_| name.to_string(), |k| k.name().to_string())
+}
+
+/// The comparisons and the primary of `synthcti eval`: every arm vs the reference arm,
+/// the `--compare` pairs, and the primary (named, or `both:procedures` when both run).
+fn comparisons(a: &EvalArgs) -> Result<(Vec<Pair>, Option<Primary>)> {
+    let reference = match a.reference_arm {
+        Some(kind) if !a.arms.contains(&kind) => {
+            anyhow::bail!("--reference-arm {} is not among --arms", kind.name())
+        }
+        Some(kind) => Some(kind),
+        None => a
+            .arms
+            .contains(&ArmKind::Oversample)
+            .then_some(ArmKind::Oversample),
+    };
+    let named = |p: &Pair| Pair {
+        arm: arm_name(&p.arm),
+        base: arm_name(&p.base),
+    };
+    let mut pairs: Vec<Pair> = a.compare.iter().map(named).collect();
+    if let Some(r) = reference {
+        let others = a.arms.iter().filter(|&&k| k != r).map(|k| k.name());
+        let configured = a.arm_configs.iter().map(|(name, _)| name.as_str());
+        pairs.extend(others.chain(configured).map(|arm| Pair {
+            arm: arm.into(),
+            base: r.name().into(),
+        }));
+    }
+    let pair =
+        match a.primary.as_deref() {
+            Some("none") => None,
+            Some(s) => Some(named(&s.parse::<Pair>().map_err(anyhow::Error::msg)?)),
+            None => (a.arms.contains(&ArmKind::Both) && a.arms.contains(&ArmKind::Procedures))
+                .then(|| Pair {
+                    arm: ArmKind::Both.name().into(),
+                    base: ArmKind::Procedures.name().into(),
+                }),
+        };
+    let primary = pair.map(|pair| Primary {
+        pair,
+        ratio: a.primary_ratio,
+        metric: a.primary_metric,
+    });
+    Ok((pairs, primary))
+}
+
 /// The sweep settings of `synthcti eval` (`cfg`: the checked run config).
 fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
     let (folds, seeds) = if a.quick {
@@ -612,16 +690,7 @@ fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
     } else {
         (a.folds, a.seeds.clone())
     };
-    let reference_arm = match a.reference_arm {
-        Some(kind) if !a.arms.contains(&kind) => {
-            anyhow::bail!("--reference-arm {} is not among --arms", kind.name())
-        }
-        Some(kind) => Some(kind.name().to_string()),
-        None => a
-            .arms
-            .contains(&ArmKind::Oversample)
-            .then(|| ArmKind::Oversample.name().to_string()),
-    };
+    let (comparisons, primary) = comparisons(a)?;
     let probe = match a.probe {
         ProbeKind::Tfidf => {
             let mut p = ProbeConfig::tfidf();
@@ -645,8 +714,9 @@ fn sweep_config(a: &EvalArgs, cfg: &Config) -> Result<SweepConfig> {
             containment: cfg.filter.max_avoid_containment,
             near_cosine: Some(cfg.filter.near_duplicate),
         },
-        match_counts: a.match_counts,
-        reference_arm,
+        design: a.design,
+        comparisons,
+        primary,
         progress: !a.no_progress,
     })
 }
@@ -680,6 +750,10 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
             }
             ArmKind::Eda => {
                 baselines.push(Box::new(EdaAugmenter::default()));
+                continue;
+            }
+            ArmKind::Reweight => {
+                baselines.push(Box::new(ClassReweight));
                 continue;
             }
             ArmKind::Procedures => Source::Procedures,

@@ -18,13 +18,17 @@ use std::hash::{Hash, Hasher};
 /// Shingle length in words.
 pub const SHINGLE: usize = 5;
 
+/// The word tokens of an already lower-cased text: runs of letters, digits and `_`.
+pub fn words(lower: &str) -> impl Iterator<Item = &str> {
+    lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|t| !t.is_empty())
+}
+
 /// The sorted, deduplicated word-shingle hashes of `text`.
 pub fn shingles(text: &str) -> Vec<u64> {
     let lower = text.to_lowercase();
-    let tokens: Vec<&str> = lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = words(&lower).collect();
     let mut out: Vec<u64> = tokens
         .windows(SHINGLE)
         .map(|gram| {

@@ -8,14 +8,14 @@ use proptest::prelude::*;
 use synthcti::data::{Origin, Sample};
 use synthcti::embed::{EmbedError, Embedder};
 use synthcti::eval::EvalError;
-use synthcti::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
+use synthcti::eval::baselines::{Augmenter, ClassReweight, EdaAugmenter, RandomOversampler};
 use synthcti::eval::linear::{LinearKind, LinearModel, LinearModelConfig};
 use synthcti::eval::metrics::score;
 use synthcti::eval::probe::{ProbeConfig, fit_predict_dense, fit_predict_sparse};
 use synthcti::eval::report::{CSV_HEADER, write_results};
 use synthcti::eval::sparse::CsrMatrix;
 use synthcti::eval::split::{SplitConfig, kfold};
-use synthcti::eval::sweep::{SweepConfig, run_sweep};
+use synthcti::eval::sweep::{Design, Metric, Primary, SweepConfig, SweepResults, run_sweep};
 use synthcti::eval::tfidf::{Analyzer, TfidfConfig};
 use synthcti::technique::TechniqueId;
 
@@ -511,17 +511,32 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
         ratios: vec![1.0, 0.0, 0.5],
         synthetic_weights: vec![1.0, 0.5],
         rare_threshold: 10,
-        match_counts: false,
-        reference_arm: Some("oversample".into()),
+        comparisons: vec![
+            "eda:oversample".parse().unwrap(),
+            "cheater:oversample".parse().unwrap(),
+        ],
+        primary: Some(Primary {
+            pair: "reweight:oversample".parse().unwrap(),
+            ratio: 1.0,
+            metric: Metric::MacroF1,
+        }),
         ..SweepConfig::default()
     };
     let mut over = RandomOversampler;
     let mut eda = EdaAugmenter::default();
     let mut cheat = CHEATER;
-    let mut arms: Vec<&mut dyn Augmenter> = vec![&mut over, &mut eda, &mut cheat];
+    let mut reweight = ClassReweight;
+    let mut arms: Vec<&mut dyn Augmenter> = vec![&mut over, &mut eda, &mut cheat, &mut reweight];
     let results = run_sweep(&rows, &mut arms, &config, None).unwrap();
     // Ratio 0 is `none`, run once per fold and shared.
-    assert_eq!(results.results.len(), 3 * 2 * 2);
+    assert_eq!(results.results.len(), 4 * 2 * 2);
+    // Three comparisons (the primary's pair among them) × 2 ratios × 2 weights.
+    assert_eq!(results.comparisons.len(), 3 * 2 * 2);
+    // The family: every arm vs none and every comparison, two metrics, less the primary.
+    assert_eq!(results.claims.family.len(), (16 + 12) * 2 - 1);
+    let primary = results.claims.primary.as_ref().unwrap();
+    assert_eq!(primary.delta.n, 6);
+    assert_eq!(primary.added[0].mean, 0.0, "reweight adds no row");
     assert_eq!(results.none.runs.len(), 6);
     assert_eq!(results.none.added_rows.mean, 0.0);
     assert_eq!(results.folds.len(), 6);
@@ -535,12 +550,18 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
             // Nothing added: the same training set as `none`, so no difference.
             assert_eq!(d.macro_f1.mean, 0.0);
         }
-        match r.arm.as_str() {
-            "oversample" => assert!(r.vs_reference.is_none()),
-            _ => assert!(r.vs_reference.is_some()),
+        if r.arm == "reweight" {
+            assert_eq!(r.added_rows.mean, 0.0);
+            assert!(r.requested_rows.mean > 0.0);
         }
     }
-    // Leaks are counted per ratio: a smaller prefix meets no more of them.
+    // Holm: every adjusted interval contains the unadjusted one and agrees with its `*`.
+    for m in &results.claims.family {
+        assert!(m.holm.p_holm >= m.holm.p && m.holm.level >= 0.95 - 1e-12);
+        let [lo, hi] = m.holm.ci;
+        assert_eq!(m.holm.significant, lo > 0.0 || hi < 0.0, "{m:?}");
+    }
+    // Leaks are counted per ratio: a smaller target meets no more of them.
     let leaked = |ratio: f64| {
         results
             .results
@@ -588,10 +609,18 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
         results.results.len()
     );
     let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
-    let deltas = md.find("## Paired differences").unwrap();
-    assert!(deltas < md.find("## Scores").unwrap(), "deltas lead");
+    let primary = md.find("## Primary comparison").unwrap();
+    let comparisons = md
+        .find("## Comparisons between arms (design `fill`")
+        .unwrap();
+    assert!(primary < comparisons && comparisons < md.find("## Scores").unwrap());
+    assert!(
+        md.contains("**reweight vs oversample at ratio 1, Δ macro-F1 = "),
+        "{md}"
+    );
     assert!(md.contains("| oversample | 1 | 0.5 |"));
-    assert!(md.contains("Δ macro-F1 vs oversample"));
+    assert!(md.contains("| eda vs oversample | 0.5 | 1 |"), "{md}");
+    assert!(md.contains(&format!("the {} intervals", results.claims.family.len())));
     // Nothing but the five outputs (no temporary files left).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
 }
@@ -609,7 +638,7 @@ fn planted_prefix_copies_of_test_rows_never_reach_training() {
         folds: 3,
         ratios: vec![1.0],
         rare_threshold: 10,
-        match_counts: false,
+        comparisons: vec!["oversample:prefix-cheater".parse().unwrap()],
         ..SweepConfig::default()
     };
     let mut cheat = Cheater {
@@ -630,13 +659,190 @@ fn planted_prefix_copies_of_test_rows_never_reach_training() {
         "{:?}",
         r.leaked
     );
-    // With matched counts the arm that found no clean rows caps every arm at 0.
-    let matched = SweepConfig {
-        match_counts: true,
-        ..config
+    // Equal budget: the pair with the arm that found no clean rows is capped at 0 rows on
+    // both sides; the arms' own results do not move.
+    let equal = SweepConfig {
+        design: Design::Equal,
+        ..config.clone()
     };
-    let results = run_sweep(&rows, &mut arms, &matched, None).unwrap();
-    assert!(results.results.iter().all(|r| r.added_rows.mean == 0.0));
+    let capped = run_sweep(&rows, &mut arms, &equal, None).unwrap();
+    let c = &capped.comparisons[0];
+    assert_eq!((c.arm_added.mean, c.base_added.mean), (0.0, 0.0));
+    assert_eq!(
+        c.deltas.macro_f1.mean, 0.0,
+        "both sides train on the same rows"
+    );
+    assert_eq!(c.capped_runs.len(), 1);
+    let over = |r: &SweepResults| {
+        let mut o = r
+            .results
+            .iter()
+            .find(|r| r.arm == "oversample")
+            .unwrap()
+            .clone();
+        zero_timings(&mut o);
+        o
+    };
+    assert!(over(&capped).added_rows.mean > 0.0);
+    assert_eq!(over(&capped), over(&results));
+}
+
+fn zero_timings(r: &mut synthcti::eval::sweep::ArmResult) {
+    r.probe_seconds = 0.0;
+    for run in &mut r.runs {
+        run.probe_seconds = 0.0;
+    }
+}
+
+/// Asks an inner arm for rows and records what it was asked for.
+struct Recording<A> {
+    inner: A,
+    asked: Vec<usize>,
+}
+
+impl<A: Augmenter> Augmenter for Recording<A> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn augment(
+        &mut self,
+        train: &[Sample],
+        avoid: &[Sample],
+        wanted: &BTreeMap<TechniqueId, usize>,
+        seed: u64,
+    ) -> Result<Vec<Sample>, EvalError> {
+        self.asked.push(wanted.values().sum());
+        self.inner.augment(train, avoid, wanted, seed)
+    }
+}
+
+/// The test of the issue: adding an arm to a run leaves every other arm's numbers
+/// unchanged, byte for byte in results.json (timings aside), under either design; and
+/// every ratio is asked for at its own target, not cut from the largest one.
+#[test]
+fn adding_an_arm_changes_no_other_arm() {
+    let mut rows = separable(30);
+    rows.retain(|s| s.label != "T3" || s.id % 3 == 0);
+    for r in &mut rows {
+        r.text.push_str(" was observed in the wild");
+    }
+    for design in [Design::Fill, Design::Equal] {
+        let config = SweepConfig {
+            seeds: vec![0, 1],
+            folds: 3,
+            ratios: vec![0.0, 0.5, 2.0],
+            rare_threshold: 10,
+            design,
+            comparisons: vec!["eda:oversample".parse().unwrap()],
+            ..SweepConfig::default()
+        };
+        let json = |arms: &mut [&mut dyn Augmenter], config: &SweepConfig| {
+            let results = run_sweep(&rows, arms, config, None).unwrap();
+            let mut kept: Vec<_> = results
+                .results
+                .iter()
+                .filter(|r| r.arm != "prefix-cheater")
+                .cloned()
+                .collect();
+            kept.iter_mut().for_each(zero_timings);
+            let c: Vec<_> = results
+                .comparisons
+                .iter()
+                .filter(|c| c.pair.base == "oversample" && c.pair.arm == "eda")
+                .map(|c| {
+                    let mut c = c.clone();
+                    for pair in &mut c.capped_runs {
+                        pair.iter_mut().for_each(|r| r.probe_seconds = 0.0);
+                    }
+                    c
+                })
+                .collect();
+            serde_json::to_string(&(kept, c)).unwrap()
+        };
+        let (mut over, mut eda) = (RandomOversampler, EdaAugmenter::default());
+        let two = json(&mut [&mut over, &mut eda], &config);
+        let mut cheat = Recording {
+            inner: Cheater {
+                name: "prefix-cheater",
+                prefix: "TrickBot ",
+            },
+            asked: Vec::new(),
+        };
+        let with_third = SweepConfig {
+            comparisons: vec![
+                "eda:oversample".parse().unwrap(),
+                "prefix-cheater:oversample".parse().unwrap(),
+            ],
+            ..config.clone()
+        };
+        let three = json(&mut [&mut over, &mut cheat, &mut eda], &with_third);
+        assert_eq!(two, three, "{design}");
+        // 6 folds × 2 ratios, each asked at its own target: ratio 2 asks 4× ratio 0.5.
+        assert_eq!(cheat.asked.len(), 12);
+        for pair in cheat.asked.chunks(2) {
+            let (half, double) = (pair[0] as f64, pair[1] as f64);
+            assert!(half > 0.0 && (double / half - 4.0).abs() < 0.5, "{pair:?}");
+        }
+    }
+}
+
+/// Test rows that copy a training row (here: the same sentence with other punctuation, in
+/// another report) leave the test part for every arm, and are counted.
+#[test]
+fn test_rows_copying_training_rows_leave_the_test_part() {
+    let mut rows = separable(30);
+    for r in &mut rows {
+        r.text.push_str(" was observed in the wild");
+    }
+    let n = rows.len();
+    for i in 0..6 {
+        let mut copy = rows[i * 10].clone();
+        copy.id = n + i;
+        copy.text = format!("{}!", copy.text.to_uppercase().replace(' ', "  "));
+        copy.group = Some(format!("copy-{i}"));
+        rows.push(copy);
+    }
+    let config = SweepConfig {
+        seeds: vec![0],
+        folds: 3,
+        ratios: vec![0.0],
+        ..SweepConfig::default()
+    };
+    let results = run_sweep(&rows, &mut [], &config, None).unwrap();
+    // Expected: every planted row (original or copy) in a test part whose partner is in
+    // that fold's training part.
+    let partner = |i: usize| match i {
+        i if i >= n => Some((i - n) * 10),
+        i if i % 10 == 0 && i < 60 => Some(n + i / 10),
+        _ => None,
+    };
+    let split = SplitConfig {
+        folds: 3,
+        seed: 0,
+        drop_test_duplicates: true,
+    };
+    let expected: usize = kfold(&rows, &split)
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f.test
+                .iter()
+                .filter(|&&i| partner(i).is_some_and(|p| f.train.contains(&p)))
+                .count()
+        })
+        .sum();
+    let dropped: usize = results
+        .folds
+        .iter()
+        .map(|f| f.dropped_test_copies.exact)
+        .sum();
+    assert!(expected > 0);
+    assert_eq!(
+        dropped, expected,
+        "punctuation-folded copies leave the test part"
+    );
+    let md = synthcti::eval::report::markdown(&results);
+    assert!(md.contains("test rows removed as copies of the fold's training part"));
 }
 
 #[test]

@@ -13,8 +13,9 @@ fn synthcti() -> Command {
 }
 
 /// The whole `eval` on real TRAM with the real embedding model (leak screen) and the
-/// procedures arm through the real filters: paired deltas lead the table, every arm is
-/// leak-screened, folds are saved.
+/// procedures arm through the real filters: the primary comparison leads, every other
+/// interval is Holm-adjusted, arms are not coupled, every arm is leak-screened, folds are
+/// saved.
 #[test]
 fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,10 +38,12 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
         .arg(&out)
         .args([
             "--arms",
-            "oversample,eda,procedures",
+            "oversample,eda,procedures,reweight",
             "--ratios",
             "0,1",
             "--quick",
+            "--primary",
+            "procedures:oversample",
             "--save-folds",
         ])
         .arg(&folds)
@@ -64,22 +67,42 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
         serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["config"]["folds"], 3, "--quick");
     assert_eq!(r["config"]["seeds"], serde_json::json!([0]));
-    assert_eq!(r["config"]["reference_arm"], "oversample");
-    assert_eq!(r["config"]["match_counts"], true);
+    assert_eq!(r["config"]["design"], "fill");
     assert_eq!(r["none"]["runs"].as_array().unwrap().len(), 3);
     let results = r["results"].as_array().unwrap();
     let arms: HashSet<&str> = results.iter().map(|a| a["arm"].as_str().unwrap()).collect();
     assert_eq!(
         arms,
-        HashSet::from(["oversample", "eda", "procedures", "procedures-k1"])
+        HashSet::from([
+            "oversample",
+            "eda",
+            "procedures",
+            "procedures-k1",
+            "reweight"
+        ])
     );
-    // Matched counts: every arm added the same rows.
-    let added: Vec<f64> = results
-        .iter()
-        .map(|a| a["added_rows"]["mean"].as_f64().unwrap())
-        .collect();
-    assert!(added.windows(2).all(|w| w[0] == w[1]), "{added:?}");
-    assert!(added[0] > 0.0);
+    // Fill the target: oversampling reaches it, procedures add what they have, reweight
+    // adds no row.
+    let added = |arm: &str| {
+        let a = results.iter().find(|a| a["arm"] == arm).unwrap();
+        let f = |k: &str| a[k]["mean"].as_f64().unwrap();
+        (f("added_rows"), f("requested_rows"))
+    };
+    let (over, requested) = added("oversample");
+    assert!(over > 0.0 && over == requested, "{over} of {requested}");
+    let (procs, _) = added("procedures");
+    assert!(procs > 0.0 && procs < requested, "{procs} of {requested}");
+    assert_eq!(added("reweight").0, 0.0);
+    // The primary comparison, tested alone; every other interval in the Holm family:
+    // 5 arms vs none + 4 arms vs oversample, two metrics, less the primary's one.
+    let claims = &r["claims"];
+    assert_eq!(claims["primary"]["primary"]["pair"]["arm"], "procedures");
+    assert_eq!(claims["primary"]["delta"]["n"], 3);
+    assert_eq!(claims["family"].as_array().unwrap().len(), (5 + 4) * 2 - 1);
+    assert!(
+        r["folds"][0]["deficits"].as_object().unwrap().len() > 20,
+        "requested rows per label are reproducible from the deficits"
+    );
     for a in results {
         let d = &a["vs_none"]["macro_f1"];
         assert_eq!(d["n"], 3);
@@ -87,13 +110,21 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
         assert!(ci[0].as_f64().unwrap() <= d["mean"].as_f64().unwrap());
     }
     let md = std::fs::read_to_string(out.join("results.md")).unwrap();
-    assert!(md.starts_with("# Augmentation sweep"), "{md}");
-    assert!(md.contains("## Paired differences"), "{md}");
-    assert!(md.contains("| procedures | 1 |"), "{md}");
     assert!(
-        md.contains("word 5-gram containment ≥ 0.8, embedding cosine ≥ 0.92"),
+        md.starts_with("# Augmentation sweep\n\n## Primary comparison\n\n**procedures vs oversample at ratio 1, Δ rare macro-F1"),
         "{md}"
     );
+    assert!(md.contains("Holm-adjusted"), "{md}");
+    assert!(md.contains("| procedures vs oversample | 1 | 1 |"), "{md}");
+    assert!(md.contains("| primary (above) |"), "{md}");
+    assert!(md.contains("| procedures | 1 |"), "{md}");
+    assert!(md.contains("| reweight | 1 |"), "{md}");
+    assert!(
+        md.contains("word 5-gram containment ≥ 0.8 (for 2–4-word texts"),
+        "{md}"
+    );
+    assert!(md.contains("embedding cosine ≥ 0.92"), "{md}");
+    assert!(md.contains("test rows removed as copies"), "{md}");
     assert!(md.contains("filter rejections over all folds"), "{md}");
     assert!(
         md.contains("| procedures-k1 | classifier-off-label |"),
@@ -121,7 +152,7 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     );
     assert!(md.contains("classifier_top_k = 1"), "{md}");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 1 + 4);
+    assert_eq!(csv.lines().count(), 1 + 1 + 5);
     // Saved folds: every row once for seed 0, three folds.
     let mut rdr = csv::Reader::from_path(&folds).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();

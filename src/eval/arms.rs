@@ -89,7 +89,7 @@ impl PipelineArm {
 }
 
 /// Per label, rows in round-robin order over clusters, so a prefix is spread over every
-/// cluster (the sweep takes nested prefixes for its smaller ratios).
+/// cluster (an equal-budget comparison takes prefixes).
 fn interleave_clusters(rows: Vec<(usize, Sample)>) -> Vec<Sample> {
     let mut by_label: BTreeMap<TechniqueId, BTreeMap<usize, Vec<Sample>>> = BTreeMap::new();
     for (cluster, s) in rows {

@@ -1,6 +1,6 @@
-//! Augmentation arms: the [`Augmenter`] trait and two classic baselines, random
-//! oversampling and EDA (Wei & Zou 2019: synonym replacement, random insertion, random
-//! swap, random deletion).
+//! Augmentation arms: the [`Augmenter`] trait and three classic baselines: random
+//! oversampling, EDA (Wei & Zou 2019: synonym replacement, random insertion, random swap,
+//! random deletion) and class-balanced loss weights ([`ClassReweight`], no rows added).
 
 use std::collections::BTreeMap;
 
@@ -16,8 +16,8 @@ use crate::technique::TechniqueId;
 ///
 /// Contract, relied on by [`super::sweep`]:
 /// - rows come back grouped by nothing in particular, but **within a label in preference
-///   order**: any prefix of a label's rows is the arm's best subset of that size (the
-///   sweep takes prefixes for smaller ratios);
+///   order**: any prefix of a label's rows is the arm's best subset of that size (an
+///   equal-budget comparison takes prefixes);
 /// - at most `added_per_label[label]` rows per label, labels only from that map (extra
 ///   rows are cut, fewer rows are recorded as such);
 /// - only `train` may be used as material; `avoid` (the test rows) is for filtering
@@ -35,6 +35,57 @@ pub trait Augmenter: Send {
         added_per_label: &BTreeMap<TechniqueId, usize>,
         seed: u64,
     ) -> Result<Vec<Sample>, EvalError>;
+
+    /// Loss weights instead of rows: when `Some`, the sweep adds no row and trains on the
+    /// original rows with these per-label weights (a label not in the map keeps 1).
+    /// `train_counts` are the training rows per label, `added_per_label` what the ratio
+    /// asks for.
+    fn loss_weights(
+        &self,
+        _train_counts: &BTreeMap<TechniqueId, usize>,
+        _added_per_label: &BTreeMap<TechniqueId, usize>,
+    ) -> Option<BTreeMap<TechniqueId, f32>> {
+        None
+    }
+}
+
+/// Class-balanced loss weights, the baseline a reviewer asks augmentation to beat: no row
+/// is added; each original row of label `l` weighs `(n_l + k_l) / n_l`, where `n_l` is the
+/// label's training rows and `k_l` the rows the ratio asks for — the loss oversampling to
+/// the same target has in expectation, without duplicating a row.
+#[derive(Debug, Clone, Default)]
+pub struct ClassReweight;
+
+impl Augmenter for ClassReweight {
+    fn name(&self) -> &str {
+        "reweight"
+    }
+
+    fn augment(
+        &mut self,
+        _train: &[Sample],
+        _avoid: &[Sample],
+        _added_per_label: &BTreeMap<TechniqueId, usize>,
+        _seed: u64,
+    ) -> Result<Vec<Sample>, EvalError> {
+        Ok(Vec::new())
+    }
+
+    fn loss_weights(
+        &self,
+        train_counts: &BTreeMap<TechniqueId, usize>,
+        added_per_label: &BTreeMap<TechniqueId, usize>,
+    ) -> Option<BTreeMap<TechniqueId, f32>> {
+        Some(
+            added_per_label
+                .iter()
+                .filter_map(|(label, &k)| {
+                    let n = *train_counts.get(label)?;
+                    (n > 0).then(|| (label.clone(), (n + k) as f32 / n as f32))
+                })
+                .collect(),
+        )
+    }
 }
 
 /// A seeded RNG per (seed, label), so a label's rows do not depend on the other labels.
@@ -384,6 +435,27 @@ mod tests {
             }
             assert!(changed, "operation {op} never changed the text");
         }
+    }
+
+    #[test]
+    fn reweight_matches_the_target_in_expectation() {
+        let counts: BTreeMap<TechniqueId, usize> = [("a".into(), 4), ("b".into(), 20)].into();
+        let want: BTreeMap<TechniqueId, usize> =
+            [("a".into(), 12), ("b".into(), 0), ("z".into(), 5)].into();
+        let w = ClassReweight.loss_weights(&counts, &want).unwrap();
+        assert_eq!(
+            w["a"], 4.0,
+            "4 rows weighing 4 count as the 16 of the target"
+        );
+        assert_eq!(w["b"], 1.0);
+        assert!(!w.contains_key("z"), "no training row to weigh");
+        assert!(
+            ClassReweight
+                .augment(&[], &[], &want, 0)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(RandomOversampler.loss_weights(&counts, &want).is_none());
     }
 
     #[test]

@@ -1,20 +1,30 @@
-//! One leak policy for every arm: a row an arm adds to a training part is dropped when it
-//! is an exact copy of a test row (normalised text), a containment near copy of one
-//! ([`crate::nearcopy`], e.g. "TrickBot " + a test sentence), or — when the policy has a
-//! cosine threshold and the sweep an embedder — a sentence-embedding near duplicate.
-//! Baselines and synthcti arms go through the same screen, so no arm is held to a
-//! stricter duplicate rule than another.
+//! One leak policy for every arm, applied in two places:
+//!
+//! - **at split time**, test rows that copy a training row (of the fold's training part)
+//!   leave the test part — for every arm alike, so oversampling and EDA are never punished
+//!   for copying a training row that happens to sit next to a test row;
+//! - **on every arm's added rows**, a row that copies a (remaining) test row is dropped.
+//!
+//! A copy is: the same words (case, whitespace and punctuation folded); a containment near
+//! copy ([`crate::nearcopy`], e.g. "TrickBot " + a test sentence) — for texts of 2–4 words,
+//! which have no 5-word shingle, the whole short text appearing word for word inside the
+//! other; or, when the policy has a cosine threshold and the sweep an embedder, a
+//! sentence-embedding near duplicate. A one-word text is checked for the exact case only.
+//!
+//! [`LeakCheck::scores`] measures each row once; any policy's verdict follows from the
+//! scores, so the sweep reports how many rows a ×2 looser and a ×2 tighter screen would
+//! drop ([`LeakPolicy::looser`], [`LeakPolicy::tighter`]) without screening again.
 
 use std::collections::{BTreeMap, HashSet};
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::{EvalError, normalize_text};
+use super::EvalError;
 use crate::ann::{AnnParams, CosineIndex};
 use crate::data::Sample;
 use crate::embed::Embedder;
-use crate::nearcopy::ContainmentIndex;
+use crate::nearcopy::{ContainmentIndex, SHINGLE, words};
 use crate::technique::TechniqueId;
 
 /// What counts as a copy of a test row.
@@ -38,10 +48,52 @@ impl Default for LeakPolicy {
     }
 }
 
+/// A threshold in (0, 1] with its distance from 1 scaled by `factor` (clamped to [0, 1]).
+fn scale_distance(threshold: f32, factor: f32) -> f32 {
+    if threshold > 1.0 {
+        return threshold;
+    }
+    (1.0 - (1.0 - threshold) * factor).clamp(0.0, 1.0)
+}
+
+impl LeakPolicy {
+    /// The verdict on one row's scores (`None`: clean).
+    pub fn verdict(&self, s: &LeakScore) -> Option<Leak> {
+        if s.exact {
+            Some(Leak::Exact)
+        } else if self.containment <= 1.0 && s.containment >= self.containment {
+            Some(Leak::Containment)
+        } else if let (Some(t), Some(c)) = (self.near_cosine, s.cosine)
+            && c >= t
+        {
+            Some(Leak::Cosine)
+        } else {
+            None
+        }
+    }
+
+    /// Twice as lenient: each threshold's distance from 1 halved (containment 0.8 → 0.9,
+    /// cosine 0.92 → 0.96).
+    pub fn looser(&self) -> Self {
+        Self {
+            containment: scale_distance(self.containment, 0.5),
+            near_cosine: self.near_cosine.map(|t| scale_distance(t, 0.5)),
+        }
+    }
+
+    /// Twice as strict: each threshold's distance from 1 doubled (0.8 → 0.6, 0.92 → 0.84).
+    pub fn tighter(&self) -> Self {
+        Self {
+            containment: scale_distance(self.containment, 2.0),
+            near_cosine: self.near_cosine.map(|t| scale_distance(t, 2.0)),
+        }
+    }
+}
+
 /// Rows dropped by each check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakCounts {
-    /// Exact copies (normalised text) of a test row.
+    /// Exact copies (same words) of a test row.
     pub exact: usize,
     /// Containment near copies.
     pub containment: usize,
@@ -62,31 +114,117 @@ impl LeakCounts {
         self.cosine += other.cosine;
     }
 
-    fn count(&mut self, leak: Leak) {
+    /// Counts one verdict.
+    pub fn count(&mut self, leak: Leak) {
         match leak {
             Leak::Exact => self.exact += 1,
             Leak::Containment => self.containment += 1,
             Leak::Cosine => self.cosine += 1,
         }
     }
+
+    /// The verdicts of `policy` over `scores`, counted.
+    pub fn under(policy: &LeakPolicy, scores: &[LeakScore]) -> Self {
+        let mut c = Self::default();
+        for leak in scores.iter().filter_map(|s| policy.verdict(s)) {
+            c.count(leak);
+        }
+        c
+    }
+}
+
+/// Rows a ×2 looser and a ×2 tighter screen would drop (see [`LeakPolicy::looser`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakSensitivity {
+    /// Under [`LeakPolicy::looser`].
+    pub looser: LeakCounts,
+    /// Under [`LeakPolicy::tighter`].
+    pub tighter: LeakCounts,
+}
+
+impl LeakSensitivity {
+    /// Both counts over `scores`.
+    pub fn of(policy: &LeakPolicy, scores: &[LeakScore]) -> Self {
+        Self {
+            looser: LeakCounts::under(&policy.looser(), scores),
+            tighter: LeakCounts::under(&policy.tighter(), scores),
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Self) {
+        self.looser.add(&other.looser);
+        self.tighter.add(&other.tighter);
+    }
 }
 
 /// Why a row is a copy of a test row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leak {
-    /// Same normalised text.
+    /// Same words.
     Exact,
-    /// Word-shingle containment either way.
+    /// Word-shingle containment either way (or a short text inside the other).
     Containment,
     /// Embedding cosine.
     Cosine,
 }
 
-/// The test part of one fold, indexed for screening.
+/// How close one row comes to the indexed texts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeakScore {
+    /// Same words as an indexed text.
+    pub exact: bool,
+    /// Highest containment either way (1 for a short text found word for word).
+    pub containment: f32,
+    /// Highest cosine, when the check embeds.
+    pub cosine: Option<f32>,
+}
+
+/// The words of `text`, lower-cased: case, whitespace and punctuation folded.
+pub fn word_key(text: &str) -> String {
+    words(&text.to_lowercase()).collect::<Vec<_>>().join(" ")
+}
+
+/// Short texts (2 to [`SHINGLE`]` − 1` words), which have no shingle: the indexed short
+/// texts by their words, and every 2..[`SHINGLE`]-word run of every indexed text.
+#[derive(Default)]
+struct ShortIndex {
+    short: HashSet<String>,
+    runs: HashSet<String>,
+}
+
+fn runs(tokens: &[&str]) -> impl Iterator<Item = String> {
+    (2..SHINGLE).flat_map(move |k| tokens.windows(k).map(|w| w.join(" ")))
+}
+
+impl ShortIndex {
+    fn new(keys: &[String]) -> Self {
+        let mut index = Self::default();
+        for key in keys {
+            let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
+            if (2..SHINGLE).contains(&tokens.len()) {
+                index.short.insert(key.clone());
+            }
+            index.runs.extend(runs(&tokens));
+        }
+        index
+    }
+
+    /// A short query inside an indexed text, or a short indexed text inside the query.
+    fn contains(&self, key: &str) -> bool {
+        let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
+        ((2..SHINGLE).contains(&tokens.len()) && self.runs.contains(key))
+            || runs(&tokens).any(|r| self.short.contains(&r))
+    }
+}
+
+/// A set of texts (a fold's test part, or its training part), indexed for screening.
 pub struct LeakCheck {
+    policy: LeakPolicy,
     exact: HashSet<String>,
     copies: ContainmentIndex,
-    cosine: Option<(f32, CosineIndex)>,
+    short: ShortIndex,
+    cosine: Option<CosineIndex>,
 }
 
 fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, EvalError> {
@@ -94,18 +232,18 @@ fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, Eva
 }
 
 impl LeakCheck {
-    /// Indexes `test`; embeds it when the policy has a cosine threshold (then `embedder`
+    /// Indexes `texts`; embeds them when the policy has a cosine threshold (then `embedder`
     /// is required).
     pub fn new(
-        test: &[&str],
+        texts: &[&str],
         policy: &LeakPolicy,
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
         let cosine = match (policy.near_cosine, embedder) {
             (None, _) => None,
-            (Some(t), Some(e)) => Some((
-                t,
-                CosineIndex::from_rows(embed(e, test)?, AnnParams::default()),
+            (Some(_), Some(e)) => Some(CosineIndex::from_rows(
+                embed(e, texts)?,
+                AnnParams::default(),
             )),
             (Some(_), None) => {
                 return Err(EvalError::Config(
@@ -113,44 +251,67 @@ impl LeakCheck {
                 ));
             }
         };
+        let keys: Vec<String> = texts.iter().map(|t| word_key(t)).collect();
         Ok(Self {
-            exact: test.iter().map(|t| normalize_text(t)).collect(),
-            copies: ContainmentIndex::new(test, policy.containment),
+            policy: *policy,
+            short: ShortIndex::new(&keys),
+            exact: keys.into_iter().filter(|k| !k.is_empty()).collect(),
+            // Threshold 0: `find` returns the highest containment, for any policy.
+            copies: ContainmentIndex::new(texts, 0.0),
             cosine,
         })
     }
 
-    /// The verdict on each of `rows` (`None`: clean).
+    /// The policy the check was built with.
+    pub fn policy(&self) -> &LeakPolicy {
+        &self.policy
+    }
+
+    /// How close each of `rows` comes to the indexed texts.
+    pub fn scores(
+        &self,
+        rows: &[&str],
+        embedder: Option<&mut (dyn Embedder + '_)>,
+    ) -> Result<Vec<LeakScore>, EvalError> {
+        let mut out: Vec<LeakScore> = rows
+            .iter()
+            .map(|r| {
+                let key = word_key(r);
+                let contained = self.copies.find(r).map_or(0.0, |c| c.containment);
+                LeakScore {
+                    exact: self.exact.contains(&key),
+                    containment: if self.short.contains(&key) {
+                        1.0
+                    } else {
+                        contained
+                    },
+                    cosine: None,
+                }
+            })
+            .collect();
+        if let (Some(index), Some(e)) = (&self.cosine, embedder)
+            && !rows.is_empty()
+            && !index.is_empty()
+        {
+            let emb = embed(e, rows)?;
+            for (row, score) in emb.outer_iter().zip(out.iter_mut()) {
+                score.cosine = Some(index.max_cosine(row));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The verdict of the check's policy on each of `rows` (`None`: clean).
     pub fn screen(
         &self,
         rows: &[&str],
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Vec<Option<Leak>>, EvalError> {
-        let mut out: Vec<Option<Leak>> = rows
+        Ok(self
+            .scores(rows, embedder)?
             .iter()
-            .map(|r| {
-                if self.exact.contains(&normalize_text(r)) {
-                    Some(Leak::Exact)
-                } else if self.copies.find(r).is_some() {
-                    Some(Leak::Containment)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        if let (Some((threshold, test_emb)), Some(e)) = (&self.cosine, embedder) {
-            let open: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
-            if !open.is_empty() && !test_emb.is_empty() {
-                let texts: Vec<&str> = open.iter().map(|&i| rows[i]).collect();
-                let emb = embed(e, &texts)?;
-                for (row, &i) in emb.outer_iter().zip(&open) {
-                    if test_emb.max_cosine(row) >= *threshold {
-                        out[i] = Some(Leak::Cosine);
-                    }
-                }
-            }
-        }
-        Ok(out)
+            .map(|s| self.policy.verdict(s))
+            .collect())
     }
 }
 
@@ -162,6 +323,8 @@ pub struct CleanRows {
     /// Per label, the leaks met before each clean row (cumulative).
     leaks_before: BTreeMap<TechniqueId, Vec<LeakCounts>>,
     leaks_total: BTreeMap<TechniqueId, LeakCounts>,
+    /// What a looser and a tighter screen would have dropped of the rows screened.
+    pub sensitivity: LeakSensitivity,
 }
 
 impl CleanRows {
@@ -174,9 +337,10 @@ impl CleanRows {
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
         let texts: Vec<&str> = produced.iter().map(|s| s.text.as_str()).collect();
-        let verdicts = check.screen(&texts, embedder)?;
+        let scores = check.scores(&texts, embedder)?;
         let mut out = Self::default();
-        for (row, verdict) in produced.into_iter().zip(verdicts) {
+        let mut screened = Vec::with_capacity(scores.len());
+        for (row, score) in produced.into_iter().zip(scores) {
             let Some(&limit) = cap.get(&row.label) else {
                 continue;
             };
@@ -184,8 +348,9 @@ impl CleanRows {
             if list.len() >= limit {
                 continue;
             }
+            screened.push(score);
             let seen = out.leaks_total.entry(row.label.clone()).or_default();
-            match verdict {
+            match check.policy().verdict(&score) {
                 Some(leak) => seen.count(leak),
                 None => {
                     out.leaks_before
@@ -196,7 +361,16 @@ impl CleanRows {
                 }
             }
         }
+        out.sensitivity = LeakSensitivity::of(check.policy(), &screened);
         Ok(out)
+    }
+
+    /// Clean rows per label.
+    pub fn counts(&self) -> BTreeMap<TechniqueId, usize> {
+        self.by_label
+            .iter()
+            .map(|(l, rows)| (l.clone(), rows.len()))
+            .collect()
     }
 
     /// Number of clean rows of `label`.
@@ -266,6 +440,64 @@ mod tests {
             ..LeakPolicy::default()
         };
         assert!(LeakCheck::new(&[TEST], &cosine, None).is_err());
+    }
+
+    #[test]
+    fn punctuation_and_short_texts_are_copies_too() {
+        let check = LeakCheck::new(
+            &[TEST, "Scheduled Task/Job", "PowerShell"],
+            &LeakPolicy::default(),
+            None,
+        )
+        .unwrap();
+        let rows = [
+            // Punctuation folded.
+            "the malware collects the computer-name, and the user name of the victim",
+            // A 3-word test text inside a longer row (no 5-word shingle exists).
+            "APT29 created a scheduled task job to persist on the host.",
+            // A short row inside a test text.
+            "the computer name",
+            // A one-word test text is checked for the exact case only.
+            "Attackers ran PowerShell scripts from memory on every host.",
+            "powershell",
+        ];
+        assert_eq!(
+            check.screen(&rows, None).unwrap(),
+            vec![
+                Some(Leak::Exact),
+                Some(Leak::Containment),
+                Some(Leak::Containment),
+                None,
+                Some(Leak::Exact)
+            ]
+        );
+    }
+
+    #[test]
+    fn looser_and_tighter_screens_follow_from_the_scores() {
+        let p = LeakPolicy {
+            containment: 0.8,
+            near_cosine: Some(0.92),
+        };
+        let (lo, ti) = (p.looser(), p.tighter());
+        assert!((lo.containment - 0.9).abs() < 1e-6 && (ti.containment - 0.6).abs() < 1e-6);
+        assert!((lo.near_cosine.unwrap() - 0.96).abs() < 1e-6);
+        assert!((ti.near_cosine.unwrap() - 0.84).abs() < 1e-6);
+        let score = |containment: f32, cosine: f32| LeakScore {
+            exact: false,
+            containment,
+            cosine: Some(cosine),
+        };
+        let scores = [
+            score(0.85, 0.5),
+            score(0.7, 0.5),
+            score(0.0, 0.93),
+            score(0.0, 0.5),
+        ];
+        assert_eq!(LeakCounts::under(&p, &scores).total(), 2);
+        let s = LeakSensitivity::of(&p, &scores);
+        assert_eq!((s.looser.total(), s.tighter.total()), (0, 3));
+        assert_eq!((s.tighter.containment, s.tighter.cosine), (2, 1));
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! - a ratio with a zero denominator is 0 (`zero_division=0`);
 //! - macro-F1 is the unweighted **mean of the per-class F1** — not the harmonic mean of
 //!   macro-precision and macro-recall that `linfa`'s `ConfusionMatrix::f1_score` returns;
-//! - rare-class macro-F1 is the mean F1 over the scored classes that had at most
-//!   `rare_threshold` training rows (before augmentation).
+//! - rare-class macro-F1 is the mean F1 over the scored classes that had 1 to
+//!   `rare_threshold` training rows (before augmentation); classes with **no** training row
+//!   in the fold (F1 0 for every arm that adds no row of them) are reported apart, as
+//!   [`Scores::unseen_macro_f1`], so they do not dilute rare-class differences.
 //!
 //! Arms share folds, so they are compared by [`PairedDelta`]: per fold × seed differences
 //! with a t confidence interval.
@@ -21,6 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::EvalError;
+use super::multiplicity::Member;
 use crate::technique::TechniqueId;
 
 /// Precision, recall and F1 of one class.
@@ -46,11 +49,17 @@ pub struct Scores {
     /// Mean of the per-class F1 over the classes in the truth **or** the predictions
     /// (scikit-learn's default; moves with what an arm predicts — secondary only).
     pub macro_f1_union: f64,
-    /// Mean F1 over the scored classes with ≤ `rare_threshold` training rows; `None` when
-    /// there is no such class.
+    /// Mean F1 over the scored classes with 1 to `rare_threshold` training rows; `None`
+    /// when there is no such class.
     pub rare_macro_f1: Option<f64>,
     /// Number of scored classes counted as rare.
     pub rare_classes: usize,
+    /// Mean F1 over the scored classes with no training row; `None` when there is none.
+    #[serde(default)]
+    pub unseen_macro_f1: Option<f64>,
+    /// Number of scored classes with no training row.
+    #[serde(default)]
+    pub unseen_classes: usize,
     /// Scores of every class of the test truth.
     pub per_class: BTreeMap<TechniqueId, ClassScores>,
 }
@@ -58,7 +67,8 @@ pub struct Scores {
 /// Scores predictions against the truth.
 ///
 /// `train_counts` gives the number of training rows of each class (a missing class has
-/// 0); classes with at most `rare_threshold` of them make up the rare-class macro-F1.
+/// 0); classes with 1 to `rare_threshold` of them make up the rare-class macro-F1, classes
+/// with none the unseen-class macro-F1.
 /// Fails when the inputs differ in length or are empty.
 pub fn score<S: AsRef<str>, P: AsRef<str>>(
     y_true: &[S],
@@ -114,18 +124,26 @@ pub fn score<S: AsRef<str>, P: AsRef<str>>(
     let mean = |values: Vec<f64>| {
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     };
+    let trained = |class: &TechniqueId| train_counts.get(class).copied().unwrap_or(0);
     let rare: Vec<f64> = per_class
         .iter()
-        .filter(|(class, _)| train_counts.get(*class).copied().unwrap_or(0) <= rare_threshold)
+        .filter(|(class, _)| (1..=rare_threshold).contains(&trained(class)))
         .map(|(_, s)| s.f1)
         .collect();
-    let rare_classes = rare.len();
+    let unseen: Vec<f64> = per_class
+        .iter()
+        .filter(|(class, _)| trained(class) == 0)
+        .map(|(_, s)| s.f1)
+        .collect();
+    let (rare_classes, unseen_classes) = (rare.len(), unseen.len());
     Ok(Scores {
         accuracy: ratio(correct, y_true.len()),
         macro_f1: mean(per_class.values().map(|s| s.f1).collect()).unwrap_or(0.0),
         macro_f1_union,
         rare_macro_f1: mean(rare),
         rare_classes,
+        unseen_macro_f1: mean(unseen),
+        unseen_classes,
         per_class,
     })
 }
@@ -186,8 +204,19 @@ pub struct PairedDelta {
     pub ci95: Option<[f64; 2]>,
     /// Nadeau–Bengio corrected interval; `None` below 2 pairs.
     pub ci95_corrected: Option<[f64; 2]>,
-    /// The corrected interval excludes 0.
+    /// The corrected interval excludes 0 (unadjusted for multiplicity: see
+    /// [`super::multiplicity`]).
     pub significant: bool,
+    /// Corrected standard error of the mean difference, `s · √(1/n + n_test/n_train)`.
+    #[serde(default)]
+    pub se: f64,
+    /// Two-sided p-value of the corrected t statistic (1 below 2 pairs), unadjusted.
+    #[serde(default = "one")]
+    pub p: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl PairedDelta {
@@ -201,15 +230,29 @@ impl PairedDelta {
             })
         };
         let n = m.n.max(1) as f64;
+        let factor = 1.0 / n + test_train_ratio.max(0.0);
         let ci95 = interval(1.0 / n);
-        let ci95_corrected = interval(1.0 / n + test_train_ratio.max(0.0));
-        Self {
+        let ci95_corrected = interval(factor);
+        let mut delta = Self {
             mean: m.mean,
             std: m.std,
             n: m.n,
             ci95,
             ci95_corrected,
             significant: ci95_corrected.is_some_and(|[lo, hi]| lo > 0.0 || hi < 0.0),
+            se: m.std * factor.sqrt(),
+            p: 1.0,
+        };
+        delta.p = delta.member().p();
+        delta
+    }
+
+    /// This difference as a member of a multiplicity family.
+    pub fn member(&self) -> Member {
+        Member {
+            mean: self.mean,
+            se: self.se,
+            df: self.n.saturating_sub(1),
         }
     }
 }
@@ -300,9 +343,11 @@ mod tests {
         assert!(close(s.macro_f1, 2.0 / 3.0));
         assert!(close(s.macro_f1_union, 1.0 / 3.0), "z counted with F1 0");
         assert_eq!(
-            s.rare_classes, 1,
-            "classes absent from training have 0 rows"
+            s.rare_classes, 0,
+            "a class absent from training is not rare…"
         );
+        assert_eq!(s.unseen_classes, 1, "…but unseen, reported apart");
+        assert!(close(s.unseen_macro_f1.unwrap(), 2.0 / 3.0));
         let none = score(&["a"], &["a"], &[("a".into(), 50)].into(), 30).unwrap();
         assert_eq!(none.rare_macro_f1, None);
     }
@@ -354,6 +399,10 @@ mod tests {
         assert!((lo - (0.025 - half)).abs() < 1e-12 && (hi - (0.025 + half)).abs() < 1e-12);
         assert!((lo - 0.004458).abs() < 1e-5, "{lo}");
         // Corrected: s · √(1/4 + 1/4) → [−0.00405, 0.05405], crosses 0.
+        assert!(close(d.se, s * 0.5f64.sqrt()));
+        // t = 0.025 / se = 3.873 on 3 df: two-sided p ≈ 0.0305 uncorrected… but the
+        // corrected se gives t = 2.7386, p ≈ 0.0715.
+        assert!((d.p - 0.0715).abs() < 5e-4, "{}", d.p);
         let [lo, hi] = d.ci95_corrected.unwrap();
         assert!(
             (lo + 0.004051).abs() < 1e-5 && (hi - 0.054051).abs() < 1e-5,

@@ -8,9 +8,13 @@
 //!   both with per-row sample weights);
 //! - [`metrics`]: per-class precision/recall/F1, macro-F1 on the test truth's labels,
 //!   rare-class macro-F1, accuracy, mean ± std, paired deltas with 95% intervals;
-//! - [`baselines`]: the [`Augmenter`] trait plus random oversampling and EDA arms;
-//! - [`leak`]: the one copy-of-a-test-row screen every arm's rows go through;
-//! - [`sweep`]: seeds × folds × arms × ratios × synthetic weights;
+//! - [`multiplicity`]: p-values and Holm's adjustment over the intervals a table shows;
+//! - [`baselines`]: the [`Augmenter`] trait plus random oversampling, EDA and class
+//!   reweighting arms;
+//! - [`leak`]: the one copy-of-a-test-row screen: test rows that copy a training row leave
+//!   the test part, every arm's rows that copy a test row are dropped;
+//! - [`sweep`]: seeds × folds × arms × ratios × synthetic weights, comparisons under a
+//!   named design (fill the target, or equal budget per pair);
 //! - [`report`] and [`plot`]: `results.{md,csv,json}` and `plot.{png,svg}`.
 
 #![warn(missing_docs)]
@@ -20,6 +24,7 @@ pub mod baselines;
 pub mod leak;
 pub mod linear;
 pub mod metrics;
+pub mod multiplicity;
 pub mod plot;
 pub mod probe;
 pub mod report;

@@ -9,7 +9,9 @@ use super::EvalError;
 use super::metrics::PairedDelta;
 use super::plot::{plot_png, plot_svg};
 use super::split::{SplitConfig, kfold};
-use super::sweep::{ArmResult, SweepConfig, SweepResults};
+use super::sweep::{
+    ArmResult, Design, FamilyMember, FoldInfo, Metric, Pair, SweepConfig, SweepResults,
+};
 use crate::data::Sample;
 use crate::output::{temp_path, write_atomic};
 
@@ -49,9 +51,11 @@ pub fn write_results(dir: &Path, results: &SweepResults) -> Result<Vec<PathBuf>,
     Ok(written)
 }
 
-/// Header of `results.csv`. `d_*` columns are paired differences (`_lo`/`_hi`: the
-/// corrected 95% interval, `_sig`: it excludes 0); `none` vs itself and missing
-/// references are empty.
+/// Header of `results.csv`. `d_*` columns are paired differences vs `none` (`_lo`/`_hi`:
+/// the corrected 95% interval, `_sig`: it excludes 0 — both unadjusted; `_p`: unadjusted
+/// p-value, `_p_holm`/`_sig_holm`: Holm-adjusted over the sweep's family); `none` vs
+/// itself is empty. Comparisons between arms are in `results.json` (`comparisons`,
+/// `claims`).
 pub const CSV_HEADER: [&str; 30] = [
     "arm",
     "ratio",
@@ -66,12 +70,12 @@ pub const CSV_HEADER: [&str; 30] = [
     "d_rare_macro_f1_vs_none_lo",
     "d_rare_macro_f1_vs_none_hi",
     "d_rare_macro_f1_vs_none_sig",
-    "d_macro_f1_vs_reference",
-    "d_macro_f1_vs_reference_lo",
-    "d_macro_f1_vs_reference_hi",
-    "d_rare_macro_f1_vs_reference",
-    "d_rare_macro_f1_vs_reference_lo",
-    "d_rare_macro_f1_vs_reference_hi",
+    "d_macro_f1_vs_none_p",
+    "d_macro_f1_vs_none_p_holm",
+    "d_macro_f1_vs_none_sig_holm",
+    "d_rare_macro_f1_vs_none_p",
+    "d_rare_macro_f1_vs_none_p_holm",
+    "d_rare_macro_f1_vs_none_sig_holm",
     "macro_f1_mean",
     "macro_f1_std",
     "macro_f1_union_mean",
@@ -123,14 +127,25 @@ pub fn csv(results: &SweepResults) -> Result<Vec<u8>, EvalError> {
             r.vs_none.as_ref().map(|d| &d.rare_macro_f1),
             true,
         ));
-        rec.extend(delta_cells(
-            r.vs_reference.as_ref().map(|d| &d.macro_f1),
-            false,
-        ));
-        rec.extend(delta_cells(
-            r.vs_reference.as_ref().map(|d| &d.rare_macro_f1),
-            false,
-        ));
+        for metric in Metric::ALL {
+            let member = results.claims.find(
+                &Pair {
+                    arm: r.arm.clone(),
+                    base: "none".into(),
+                },
+                r.ratio,
+                r.synthetic_weight,
+                metric,
+            );
+            rec.extend(match member {
+                Some(m) => vec![
+                    format!("{:.6}", m.holm.p),
+                    format!("{:.6}", m.holm.p_holm),
+                    m.holm.significant.to_string(),
+                ],
+                None => vec![String::new(); 3],
+            });
+        }
         rec.extend([
             format!("{:.6}", r.macro_f1.mean),
             format!("{:.6}", r.macro_f1.std),
@@ -152,27 +167,15 @@ pub fn csv(results: &SweepResults) -> Result<Vec<u8>, EvalError> {
 
 fn setup(md: &mut String, results: &SweepResults) {
     let c = &results.config;
-    let test_rows: usize = results.folds.iter().map(|f| f.test_rows).sum();
-    let dropped: usize = results
-        .folds
-        .iter()
-        .map(|f| f.dropped_test_duplicates)
-        .sum();
     let labels = results.folds.iter().map(|f| f.test_labels).sum::<usize>() as f64
         / results.folds.len().max(1) as f64;
-    let cosine = c
-        .leak
-        .near_cosine
-        .map_or("off".to_string(), |t| format!("≥ {t}"));
-    let _ = writeln!(md, "# Augmentation sweep\n");
     let _ = writeln!(
         md,
-        "- probe: `{}`\n\
-         - {} folds × seeds {:?} = {} paired runs per arm; per-label target: {}; rare = ≤ {} training rows\n\
+        "\n## Setup\n\n\
+         - probe: `{}`\n\
+         - {} folds × seeds {:?} = {} paired runs per arm; per-label target: {}; rare = 1 to {} training rows (labels with none are reported apart, as *unseen*)\n\
+         - each ratio is generated at its own target; an arm's results depend on that arm alone\n\
          - every arm of a fold is scored on the labels of that fold's test truth (mean {labels:.1} labels)\n\
-         - leak screen, the same for every arm: exact copy, word 5-gram containment ≥ {}, embedding cosine {cosine}\n\
-         - matched counts: {} (every arm adds the same rows per label at a ratio)\n\
-         - test rows dropped as exact copies of training rows: {dropped} of {} ({:.1}%)\n\
          - wall time: {:.1} s (augmentation: {})\n",
         serde_json::to_string(&c.probe).unwrap_or_default(),
         c.folds,
@@ -180,10 +183,6 @@ fn setup(md: &mut String, results: &SweepResults) {
         results.folds.len(),
         c.target,
         c.rare_threshold,
-        c.leak.containment,
-        if c.match_counts { "on" } else { "off" },
-        test_rows + dropped,
-        100.0 * dropped as f64 / (test_rows + dropped).max(1) as f64,
         results.wall_seconds,
         results
             .augment_seconds
@@ -194,49 +193,199 @@ fn setup(md: &mut String, results: &SweepResults) {
     );
 }
 
-fn delta_table(md: &mut String, results: &SweepResults) {
-    let reference = results.config.reference_arm.as_deref();
-    let _ = writeln!(
-        md,
-        "## Paired differences\n\n\
-         Mean of the per-run differences (same seed and fold) and its 95% interval: \
-         corrected resampled t (Nadeau & Bengio), which allows for the training rows the \
-         runs of repeated k-fold share; `*` = the interval excludes 0.\n"
-    );
-    let ref_cols = reference.map_or(String::new(), |r| {
-        format!(" Δ macro-F1 vs {r} | Δ rare vs {r} |")
-    });
-    let _ = writeln!(
-        md,
-        "| arm | ratio | weight | rows added | Δ macro-F1 vs none | Δ rare macro-F1 vs none |{ref_cols} leaked (exact/contained/cosine) |\n\
-         |---|---:|---:|---:|---:|---:|{}---:|",
-        if reference.is_some() {
-            "---:|---:|"
-        } else {
-            ""
-        }
-    );
-    let show = |d: Option<&PairedDelta>| d.map_or("–".to_string(), |d| d.to_string());
-    for r in &results.results {
-        let refs = reference.map_or(String::new(), |_| {
-            format!(
-                " {} | {} |",
-                show(r.vs_reference.as_ref().map(|d| &d.macro_f1)),
-                show(r.vs_reference.as_ref().map(|d| &d.rare_macro_f1))
-            )
-        });
+/// `+0.012 [−0.004, +0.028]*` at the member's Holm level.
+fn adjusted(m: Option<&FamilyMember>) -> String {
+    m.map_or("–".into(), |m| {
+        let [lo, hi] = m.holm.ci;
+        format!(
+            "{:+.3} [{lo:+.3}, {hi:+.3}]{}",
+            m.mean,
+            if m.holm.significant { "*" } else { "" }
+        )
+    })
+}
+
+fn primary_section(md: &mut String, results: &SweepResults) {
+    let _ = writeln!(md, "# Augmentation sweep\n\n## Primary comparison\n");
+    let Some(p) = &results.claims.primary else {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.0} | {} | {} |{refs} {}/{}/{} |",
+            "None named (`--primary ARM:BASE`); every interval below is in the Holm family.\n"
+        );
+        return;
+    };
+    let d = &p.delta;
+    let ci = d
+        .ci95_corrected
+        .map_or("no interval (fewer than 2 runs)".into(), |[lo, hi]| {
+            format!("[{lo:+.3}, {hi:+.3}]")
+        });
+    let verdict = if d.significant {
+        "the interval excludes 0"
+    } else {
+        "the interval contains 0: no difference shown"
+    };
+    let _ = writeln!(
+        md,
+        "**{} at ratio {}, Δ {} = {:+.3} {ci}** (95%, tested alone, design `{}`, {} paired runs, p = {:.3}; {verdict}). \
+         Rows added per run: {} {:.0}, {} {:.0}, of {:.0} requested.\n",
+        p.primary.pair,
+        p.primary.ratio,
+        p.primary.metric,
+        d.mean,
+        results.config.design,
+        d.n,
+        d.p,
+        p.primary.pair.arm,
+        p.added[0].mean,
+        p.primary.pair.base,
+        p.added[1].mean,
+        p.requested.mean
+    );
+}
+
+fn family_note(md: &mut String, results: &SweepResults) {
+    let m = results.claims.family.len();
+    let _ = writeln!(
+        md,
+        "Every interval below is **Holm-adjusted** within one family: the {m} intervals of this \
+         table and the next (every arm vs `none` and every comparison, on both metrics, at every \
+         ratio and weight; the primary comparison is not in it). Each is the mean of the \
+         per-run differences (same seed and fold) with a corrected resampled t interval \
+         (Nadeau & Bengio) at the level Holm's step gives it; `*` = Holm rejects at \
+         family-wise α = {}. Unadjusted intervals and p-values are in results.json.\n",
+        results.claims.alpha
+    );
+}
+
+fn comparison_table(md: &mut String, results: &SweepResults) {
+    let design = results.config.design;
+    let _ = writeln!(
+        md,
+        "## Comparisons between arms (design `{design}`: {})\n",
+        match design {
+            Design::Fill => "each arm added what it could toward the target",
+            Design::Equal =>
+                "both sides of a pair capped, per label, at the fewer clean rows of the two",
+        }
+    );
+    family_note(md, results);
+    if results.comparisons.is_empty() {
+        let _ = writeln!(
+            md,
+            "No comparison between arms was asked for (`--compare`).\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "| comparison | ratio | weight | rows added: arm / base (requested) | Δ macro-F1 | Δ rare macro-F1 |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    let claims = &results.claims;
+    for c in &results.comparisons {
+        let cell = |metric| {
+            let primary = claims.primary.as_ref().is_some_and(|p| {
+                p.primary.pair == c.pair && p.primary.ratio == c.ratio && p.primary.metric == metric
+            });
+            if primary {
+                "primary (above)".to_string()
+            } else {
+                adjusted(claims.find(&c.pair, c.ratio, c.synthetic_weight, metric))
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} / {:.0} ({:.0}) | {} | {} |",
+            c.pair,
+            c.ratio,
+            c.synthetic_weight,
+            c.arm_added.mean,
+            c.base_added.mean,
+            c.requested.mean,
+            cell(Metric::MacroF1),
+            cell(Metric::RareMacroF1)
+        );
+    }
+    md.push('\n');
+}
+
+fn vs_none_table(md: &mut String, results: &SweepResults) {
+    let _ = writeln!(
+        md,
+        "## Each arm vs no augmentation (same family)\n\n\
+         | arm | ratio | weight | rows requested | rows added | Δ macro-F1 vs none | Δ rare macro-F1 vs none | leaked (exact/contained/cosine) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &results.results {
+        let pair = Pair {
+            arm: r.arm.clone(),
+            base: "none".into(),
+        };
+        let cell = |metric| {
+            adjusted(
+                results
+                    .claims
+                    .find(&pair, r.ratio, r.synthetic_weight, metric),
+            )
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} | {}/{}/{} |",
             r.arm,
             r.ratio,
             r.synthetic_weight,
+            r.requested_rows.mean,
             r.added_rows.mean,
-            show(r.vs_none.as_ref().map(|d| &d.macro_f1)),
-            show(r.vs_none.as_ref().map(|d| &d.rare_macro_f1)),
+            cell(Metric::MacroF1),
+            cell(Metric::RareMacroF1),
             r.leaked.exact,
             r.leaked.containment,
             r.leaked.cosine
+        );
+    }
+}
+
+fn leak_section(md: &mut String, results: &SweepResults) {
+    let c = &results.config;
+    let sum = |f: &dyn Fn(&FoldInfo) -> usize| results.folds.iter().map(f).sum::<usize>();
+    let kept = sum(&|f| f.test_rows);
+    let exact = sum(&|f| f.dropped_test_duplicates);
+    let copies = sum(&|f| f.dropped_test_copies.total());
+    let (looser, tighter) = (
+        sum(&|f| f.dropped_test_sensitivity.looser.total()),
+        sum(&|f| f.dropped_test_sensitivity.tighter.total()),
+    );
+    let cosine = c
+        .leak
+        .near_cosine
+        .map_or("off".to_string(), |t| format!("≥ {t}"));
+    let all = kept + exact + copies;
+    let _ = writeln!(
+        md,
+        "\n## Leak screen\n\n\
+         One policy, two directions: a copy is the same words (case, whitespace and punctuation \
+         folded), word 5-gram containment ≥ {} (for 2–4-word texts: the whole text inside the \
+         other), or embedding cosine {cosine}.\n\n\
+         - test rows removed as copies of the fold's training part, for every arm alike: \
+         {exact} exact (split) + {copies} by the policy, of {all} ({:.1}%); a ×2 looser / \
+         tighter policy would remove {looser} / {tighter} (besides the {exact})\n\
+         - added rows dropped as copies of a test row, per arm (summed over runs):\n\n\
+         | arm | ratio | weight | dropped: ×2 looser | dropped: policy | dropped: ×2 tighter |\n\
+         |---|---:|---:|---:|---:|---:|",
+        c.leak.containment,
+        100.0 * (exact + copies) as f64 / all.max(1) as f64,
+    );
+    for r in &results.results {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.arm,
+            r.ratio,
+            r.synthetic_weight,
+            r.leak_sensitivity.looser.total(),
+            r.leaked.total(),
+            r.leak_sensitivity.tighter.total()
         );
     }
 }
@@ -245,19 +394,20 @@ fn score_table(md: &mut String, results: &SweepResults) {
     let _ = writeln!(
         md,
         "\n## Scores (mean ± sample std over runs)\n\n\
-         | arm | ratio | weight | rows added | macro-F1 | rare macro-F1 | accuracy | macro-F1, union of labels | probe s |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+         | arm | ratio | weight | rows added | macro-F1 | rare macro-F1 | unseen macro-F1 | accuracy | macro-F1, union of labels | probe s |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in rows(results) {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.1} |",
             r.arm,
             r.ratio,
             r.synthetic_weight,
             r.added_rows.mean,
             r.macro_f1,
             r.rare_macro_f1,
+            r.unseen_macro_f1,
             r.accuracy,
             r.macro_f1_union,
             r.probe_seconds
@@ -309,12 +459,16 @@ fn per_class_table(md: &mut String, results: &SweepResults) {
     }
 }
 
-/// `results.md`: the setup, the paired differences, the scores, and per-class F1 of
-/// `none` and of each arm at its largest ratio.
+/// `results.md`: the primary comparison first, then the Holm-adjusted comparisons and
+/// arm-vs-none differences with rows requested and added, the leak screen, the setup, the
+/// scores, and per-class F1 of `none` and of each arm at its largest ratio.
 pub fn markdown(results: &SweepResults) -> String {
     let mut md = String::new();
+    primary_section(&mut md, results);
+    comparison_table(&mut md, results);
+    vs_none_table(&mut md, results);
+    leak_section(&mut md, results);
     setup(&mut md, results);
-    delta_table(&mut md, results);
     score_table(&mut md, results);
     per_class_table(&mut md, results);
     md
