@@ -672,7 +672,7 @@ fn planted_prefix_copies_of_test_rows_never_reach_training() {
         c.deltas.macro_f1.mean, 0.0,
         "both sides train on the same rows"
     );
-    assert_eq!(c.capped_runs.len(), 1);
+    assert_eq!(c.capped_runs.len(), 3, "one capped pair per fold");
     let over = |r: &SweepResults| {
         let mut o = r
             .results
