@@ -321,6 +321,7 @@ pub async fn augment(
         mut report,
     } = augment_unlocked(&dataset.samples, &dataset.path, cfg, opts, embed).await?;
     report.stage_seconds.insert(Stage::Read, read);
+    report.input_cleaning = dataset.cleaning;
     if !opts.dry_run {
         let t = Instant::now();
         write_outputs(&dataset, &rows, &rejected, &opts.output_dir, catalog)?;
