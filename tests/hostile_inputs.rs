@@ -281,7 +281,7 @@ const CONFIG_CASES: &[(&str, &str)] = &[
     ("cfg_target_absolute_huge.toml", "at most absolute:10000"),
     ("cfg_unknown_key.toml", "sorce"),
     ("cfg_wrong_type.toml", "line 1"),
-    ("cfg_invalid_utf8.toml", "invalid utf-8"),
+    ("cfg_invalid_utf8.toml", "line 2, column 3: invalid UTF-8"),
     ("cfg_zero_text_chars.toml", "input.max_text_chars"),
     (
         "cfg_nan_overask.toml",
