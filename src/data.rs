@@ -5,7 +5,7 @@
 //! columns. CSV and JSONL are read record by record. Every error names the file, the line (or
 //! record) and the problem; nothing here panics on user data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -457,8 +457,8 @@ pub struct Dataset {
     pub samples: Vec<Sample>,
     /// 1-based line of each sample in the file.
     pub lines: Vec<u64>,
-    /// The raw records, one per sample.
-    pub raw: RawRows,
+    /// The raw records, one per sample ([`read_dataset`]; `None` from [`read_samples`]).
+    pub raw: Option<RawRows>,
     /// Label remapping summary.
     pub labels: LabelReport,
     /// Control characters removed while reading.
@@ -592,24 +592,25 @@ pub fn normalize_text(text: &str) -> String {
     out
 }
 
-/// Counts duplicate rows, duplicate texts and conflicting labels.
+/// Counts duplicate rows, duplicate texts and conflicting labels. Rows are sorted by
+/// (trimmed text, label) through an index, so no text is copied: equal texts, and within
+/// them equal labels, end up next to each other.
 pub fn quality(samples: &[Sample]) -> Quality {
+    let key = |i: usize| (samples[i].text.trim(), samples[i].label.as_str());
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
     let mut q = Quality::default();
-    let mut labels_of: HashMap<String, BTreeMap<&str, usize>> = HashMap::new();
-    for s in samples {
-        let per_label = labels_of.entry(s.text.trim().to_string()).or_default();
-        if !per_label.is_empty() {
-            q.duplicate_texts += 1;
+    for run in order.chunk_by(|&a, &b| key(a).0 == key(b).0) {
+        let labels = 1 + run
+            .windows(2)
+            .filter(|w| key(w[0]).1 != key(w[1]).1)
+            .count();
+        q.duplicate_texts += run.len() - 1;
+        q.duplicate_rows += run.len() - labels;
+        if labels > 1 {
+            q.conflicting_texts += 1;
+            q.conflicting_rows += run.len();
         }
-        let n = per_label.entry(s.label.as_str()).or_default();
-        if *n > 0 {
-            q.duplicate_rows += 1;
-        }
-        *n += 1;
-    }
-    for per_label in labels_of.values().filter(|m| m.len() > 1) {
-        q.conflicting_texts += 1;
-        q.conflicting_rows += per_label.values().sum::<usize>();
     }
     q
 }
@@ -762,81 +763,57 @@ fn parse_origin(path: &Path, line: u64, value: Option<&str>) -> Result<Origin, D
     }
 }
 
-/// Reads a dataset and checks its labels against `catalog`.
+/// Reads a dataset and checks its labels against `catalog`, keeping the raw records (to
+/// write the augmented file in the input's own format).
 pub fn read_dataset(
     path: &Path,
     opts: &ReadOptions,
     catalog: &Catalog,
 ) -> Result<Dataset, DataError> {
+    read_with(path, opts, catalog, true)
+}
+
+/// [`read_dataset`] without the raw records ([`Dataset::raw`] is `None`): what commands that
+/// write no augmented file need. A CSV is then held once, as samples (about 2–3× the file).
+pub fn read_samples(
+    path: &Path,
+    opts: &ReadOptions,
+    catalog: &Catalog,
+) -> Result<Dataset, DataError> {
+    read_with(path, opts, catalog, false)
+}
+
+fn read_with(
+    path: &Path,
+    opts: &ReadOptions,
+    catalog: &Catalog,
+    keep_raw: bool,
+) -> Result<Dataset, DataError> {
     let format = match opts.format {
         Some(f) => f,
         None => detect_format_with(path, opts)?,
     };
-    let (columns, rows, raw, cleaning) = match format {
-        Format::Tram => read_tram(path, opts)?,
-        Format::Jsonl => read_jsonl(path, opts)?,
-        Format::CtiToMitre | Format::Csv => read_csv(path, format, opts)?,
+    let mut out = Labeler {
+        path,
+        opts,
+        catalog,
+        labels: LabelReport::default(),
+        samples: Vec::new(),
+        lines: Vec::new(),
+        keep: Vec::new(),
     };
-    if rows.is_empty() {
-        return Err(DataError::Empty { path: path.into() });
-    }
-    let mut labels = LabelReport::default();
-    let mut samples = Vec::with_capacity(rows.len());
-    let mut lines = Vec::with_capacity(rows.len());
-    let mut keep = Vec::with_capacity(rows.len());
-    for (id, r) in rows.into_iter().enumerate() {
-        let label = TechniqueId::parse(&r.label).ok_or_else(|| {
-            invalid(
-                path,
-                Location::Line(r.line),
-                format!(
-                    "label {} is not an ATT&CK technique id (T#### or T####.###)",
-                    clip(&r.label)
-                ),
-            )
-        })?;
-        let label = match catalog.resolve(&label) {
-            Resolution::Active => label,
-            Resolution::Remapped(to) => {
-                labels
-                    .remapped
-                    .entry(label)
-                    .or_insert_with(|| (to.clone(), 0))
-                    .1 += 1;
-                to
-            }
-            Resolution::Deprecated | Resolution::Unknown => match opts.unknown_labels {
-                UnknownLabels::Error => {
-                    return Err(invalid(
-                        path,
-                        Location::Line(r.line),
-                        format!(
-                            "label {label} is not an active ATT&CK Enterprise technique \
-                             (use --unknown-labels warn|drop to accept such rows)"
-                        ),
-                    ));
-                }
-                UnknownLabels::Warn | UnknownLabels::Drop => {
-                    *labels.unknown.entry(label.clone()).or_default() += 1;
-                    if opts.unknown_labels == UnknownLabels::Drop {
-                        labels.dropped_rows += 1;
-                        keep.push(false);
-                        continue;
-                    }
-                    label
-                }
-            },
-        };
-        keep.push(true);
-        samples.push(Sample {
-            id,
-            text: r.text,
-            label,
-            group: r.group,
-            origin: r.origin,
-        });
-        lines.push(r.line);
-    }
+    let (columns, raw, cleaning) = match format {
+        Format::Tram => read_tram(path, opts, &mut out, keep_raw)?,
+        Format::Jsonl => read_jsonl(path, opts, &mut out, keep_raw)?,
+        Format::CtiToMitre | Format::Csv => read_csv(path, format, opts, &mut out, keep_raw)?,
+    };
+    let Labeler {
+        labels,
+        mut samples,
+        mut lines,
+        keep,
+        ..
+    } = out;
     for (from, (to, n)) in &labels.remapped {
         tracing::warn!(
             "{}: {n} rows labelled {from} (revoked) remapped to {to}",
@@ -849,24 +826,92 @@ pub fn read_dataset(
     if let Some(summary) = cleaning.summary() {
         tracing::warn!("{}: {summary}", path.display());
     }
-    let raw = filter_raw(raw, &keep);
     if samples.is_empty() {
         return Err(DataError::Empty { path: path.into() });
     }
-    // Re-number so ids index `samples`.
-    for (i, s) in samples.iter_mut().enumerate() {
-        s.id = i;
-    }
+    samples.shrink_to_fit();
+    lines.shrink_to_fit();
     Ok(Dataset {
         path: path.to_path_buf(),
         format,
         columns,
         samples,
         lines,
-        raw,
+        raw: raw.map(|raw| filter_raw(raw, &keep)),
         labels,
         cleaning,
     })
+}
+
+/// Turns rows as read into samples one at a time (labels parsed, remapped through the
+/// catalog, unknown ones handled by policy), so a reader need not hold them twice.
+struct Labeler<'a> {
+    path: &'a Path,
+    opts: &'a ReadOptions,
+    catalog: &'a Catalog,
+    labels: LabelReport,
+    samples: Vec<Sample>,
+    lines: Vec<u64>,
+    /// Per row read: kept (not dropped for an unknown label).
+    keep: Vec<bool>,
+}
+
+impl Labeler<'_> {
+    fn push(&mut self, r: RawSample) -> Result<(), DataError> {
+        let (path, labels) = (self.path, &mut self.labels);
+        let label = TechniqueId::parse(&r.label).ok_or_else(|| {
+            invalid(
+                path,
+                Location::Line(r.line),
+                format!(
+                    "label {} is not an ATT&CK technique id (T#### or T####.###)",
+                    clip(&r.label)
+                ),
+            )
+        })?;
+        let label = match self.catalog.resolve(&label) {
+            Resolution::Active => label,
+            Resolution::Remapped(to) => {
+                labels
+                    .remapped
+                    .entry(label)
+                    .or_insert_with(|| (to.clone(), 0))
+                    .1 += 1;
+                to
+            }
+            Resolution::Deprecated | Resolution::Unknown => match self.opts.unknown_labels {
+                UnknownLabels::Error => {
+                    return Err(invalid(
+                        path,
+                        Location::Line(r.line),
+                        format!(
+                            "label {label} is not an active ATT&CK Enterprise technique \
+                             (use --unknown-labels warn|drop to accept such rows)"
+                        ),
+                    ));
+                }
+                UnknownLabels::Warn | UnknownLabels::Drop => {
+                    *labels.unknown.entry(label.clone()).or_default() += 1;
+                    if self.opts.unknown_labels == UnknownLabels::Drop {
+                        labels.dropped_rows += 1;
+                        self.keep.push(false);
+                        return Ok(());
+                    }
+                    label
+                }
+            },
+        };
+        self.keep.push(true);
+        self.samples.push(Sample {
+            id: self.samples.len(),
+            text: r.text,
+            label,
+            group: r.group,
+            origin: r.origin,
+        });
+        self.lines.push(r.line);
+        Ok(())
+    }
 }
 
 fn filter_raw(raw: RawRows, keep: &[bool]) -> RawRows {
@@ -1052,7 +1097,7 @@ fn lines_at(text: &str, offsets: &[usize]) -> Vec<u64> {
         .collect()
 }
 
-type Read3 = (Columns, Vec<RawSample>, RawRows, Cleaning);
+type Read3 = (Columns, Option<RawRows>, Cleaning);
 
 /// A JSON value read strictly: a key repeated in one object is an error (serde_json's
 /// `Value` keeps the last silently). Nesting is bounded by serde_json's recursion limit.
@@ -1137,7 +1182,12 @@ fn clean_json(path: &Path, values: &mut [Value], lines: &[u64]) -> Result<Cleani
 
 /// TRAM native JSON: a top-level list of objects. The list is walked element by element so
 /// every error can name the line of its record.
-fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_tram(
+    path: &Path,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
     let mut bytes = Vec::new();
     open_input(path, opts, false)?
         .read_to_end(&mut bytes)
@@ -1218,12 +1268,20 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
         .map(|(v, line)| sample_from_json(v, &cols, opts, path, line))
         .collect::<Result<Vec<_>, _>>()?;
     warn_missing_groups(path, &cols, &rows);
-    Ok((cols, rows, RawRows::Json(values), cleaning))
+    for r in rows {
+        out.push(r)?;
+    }
+    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
 }
 
 /// JSON Lines: one object per line, read line by line (each line at most
 /// `max_line_bytes`); the columns are decided over all lines.
-fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_jsonl(
+    path: &Path,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
     let mut reader = BufReader::new(open_input(path, opts, true)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -1282,7 +1340,10 @@ fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
         .map(|(v, &line)| sample_from_json(v, &cols, opts, path, line))
         .collect::<Result<Vec<_>, _>>()?;
     warn_missing_groups(path, &cols, &rows);
-    Ok((cols, rows, RawRows::Json(values), cleaning))
+    for r in rows {
+        out.push(r)?;
+    }
+    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
 }
 
 /// The CSV header, BOM and surrounding spaces trimmed; a repeated name is an error.
@@ -1314,7 +1375,13 @@ fn csv_header(
 }
 
 /// CSV (CTI-to-MITRE native or generic), read record by record.
-fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_csv(
+    path: &Path,
+    format: Format,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
     let delimiter = csv_delimiter(path, &head_bytes(path, opts)?);
     let file = open_input(path, opts, true)?;
     let mut rdr = csv::ReaderBuilder::new()
@@ -1376,40 +1443,43 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
     let (ti, li) = (need(&cols.text)?, need(&cols.label)?);
     let gi = cols.group.as_deref().map(need).transpose()?;
     let oi = find("origin");
-    let mut rows = Vec::new();
     let mut raw_rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(csv_err)?;
+    let mut rec = csv::StringRecord::new();
+    while rdr.read_record(&mut rec).map_err(csv_err)? {
         let line = rec.position().map_or(0, |p| p.line());
-        let cells: Vec<String> = rec.iter().map(|c| cleaner.str(c).into_owned()).collect();
+        let cells: Vec<std::borrow::Cow<str>> = rec.iter().map(|c| cleaner.str(c)).collect();
         cleaner.end_row(line);
-        let get = |i: usize| cells.get(i).map_or("", String::as_str);
+        let get = |i: usize| cells.get(i).map_or("", |c| c.as_ref());
         let label = get(li).trim().to_string();
         if label.is_empty() {
             return Err(invalid(path, Location::Line(line), "empty label"));
         }
-        rows.push(RawSample {
+        let group = gi
+            .map(get)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        out.push(RawSample {
             text: nonempty_text(path, line, get(ti), opts.max_text_chars)?,
             label,
-            group: gi
-                .map(get)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            group,
             origin: parse_origin(path, line, oi.map(get))?,
             line,
-        });
-        raw_rows.push(cells);
+        })?;
+        if keep_raw {
+            raw_rows.push(
+                cells
+                    .into_iter()
+                    .map(std::borrow::Cow::into_owned)
+                    .collect(),
+            );
+        }
     }
-    Ok((
-        cols,
-        rows,
-        RawRows::Csv {
-            header,
-            rows: raw_rows,
-        },
-        cleaner.total,
-    ))
+    let raw = keep_raw.then_some(RawRows::Csv {
+        header,
+        rows: raw_rows,
+    });
+    Ok((cols, raw, cleaner.total))
 }
 
 #[cfg(test)]
@@ -1484,6 +1554,32 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
     }
 
+    /// `read_samples` holds the rows once (no raw records) and reads the same samples,
+    /// ids, lines and counts as `read_dataset`, unknown labels dropped or not.
+    #[test]
+    fn read_samples_matches_read_dataset_without_raw_records() {
+        let content = "text,label,doc_title\nDumps LSASS.,T1003.001,r1\nOld.,T1002,r1\n\
+                       Dumps LSASS.,T1059,r2\nRuns.,T9999,\nDumps LSASS.,T1003.001,r3\n";
+        let (_d, p) = write("s.csv", content.as_bytes());
+        for unknown_labels in [UnknownLabels::Warn, UnknownLabels::Drop] {
+            let opts = ReadOptions {
+                unknown_labels,
+                ..Default::default()
+            };
+            let full = read_dataset(&p, &opts, Catalog::bundled()).unwrap();
+            let lean = read_samples(&p, &opts, Catalog::bundled()).unwrap();
+            assert!(lean.raw.is_none());
+            let Some(RawRows::Csv { rows, .. }) = &full.raw else {
+                panic!("csv")
+            };
+            assert_eq!(rows.len(), full.samples.len());
+            assert_eq!(lean.samples, full.samples);
+            assert_eq!((lean.lines, lean.labels), (full.lines, full.labels));
+            let ids: Vec<usize> = full.samples.iter().map(|s| s.id).collect();
+            assert_eq!(ids, (0..full.samples.len()).collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn tab_separated_files_are_detected_by_extension_and_header() {
         let content = "\tlabel_tec\tlabel_subtec\ttec_name\tsentence\n\
@@ -1517,7 +1613,7 @@ mod tests {
             (c.removed_chars, c.spaced_chars, c.rows, c.first_line),
             (4, 1, 2, Some(1))
         );
-        let RawRows::Json(values) = &ds.raw else {
+        let Some(RawRows::Json(values)) = &ds.raw else {
             panic!("json")
         };
         assert!(values[2].get("g").is_some(), "keys are cleaned too");
