@@ -24,7 +24,7 @@ use crate::eval::sweep::{Design, Metric, Pair, Primary, SweepConfig, run_sweep};
 use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
 use crate::llm::EndpointConfig;
-use crate::pipeline::{AugmentOptions, augment, load, prepare, read_avoid};
+use crate::pipeline::{AugmentOptions, augment, load_samples, prepare, read_avoid};
 use crate::report::IncompleteRun;
 use crate::stats::{UnderPolicy, render_table};
 
@@ -728,7 +728,7 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
     a.llm.apply(&mut cfg);
     cfg.embed.progress = false;
     let cfg = a.input.validate(cfg)?;
-    let (ds, _) = load(&a.input.input, &cfg, catalog)?;
+    let (ds, _) = load_samples(&a.input.input, &cfg, catalog)?;
     let sweep = sweep_config(a, &cfg)?;
     if let Some(path) = &a.save_folds {
         let csv = folds_csv(&ds.samples, &sweep)?;
@@ -819,7 +819,7 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
 /// `synthcti export`.
 fn run_export(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) -> Result<()> {
     let cfg = a.input.validate(a.input.config()?)?;
-    let (ds, _) = load(&a.input.input, &cfg, catalog)?;
+    let (ds, _) = load_samples(&a.input.input, &cfg, catalog)?;
     let fractions: [f64; 3] =
         a.fractions.clone().try_into().map_err(|_| {
             anyhow::anyhow!("--fractions takes three numbers: train,validation,test")
@@ -851,7 +851,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Stats(a) => {
             let cfg = a.input.validate(a.input.config()?)?;
-            let (_, st) = load(&a.input.input, &cfg, catalog)?;
+            let (_, st) = load_samples(&a.input.input, &cfg, catalog)?;
             if a.json {
                 writeln!(stdout, "{}", serde_json::to_string_pretty(&st)?)?;
             } else {
@@ -862,7 +862,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let mut cfg = a.input.config()?;
             a.embed.apply(&mut cfg);
             let cfg = a.input.validate(cfg)?;
-            let (ds, _) = load(&a.input.input, &cfg, catalog)?;
+            let (ds, _) = load_samples(&a.input.input, &cfg, catalog)?;
             let embed = EmbedService::spawn(
                 open_embedder(&cfg.embed).context("opening the embedding model")?,
             )?;

@@ -27,6 +27,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is not UTF-8.
+    #[error("{path}: line {line}, column {column}: invalid UTF-8")]
+    Utf8 {
+        /// The file.
+        path: String,
+        /// 1-based line of the first invalid byte.
+        line: u64,
+        /// 1-based column (in characters) of the first invalid byte.
+        column: u64,
+    },
     /// The TOML is invalid or has unknown keys.
     #[error("{path}")]
     Toml {
@@ -267,9 +277,16 @@ impl Config {
                     },
                 }
             })?;
-        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
-            path: shown.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            // Everything before the first invalid byte is valid UTF-8.
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line_start = valid.rfind('\n').map_or(0, |i| i + 1);
+            ConfigError::Utf8 {
+                path: shown.clone(),
+                line: 1 + valid.matches('\n').count() as u64,
+                column: 1 + valid[line_start..].chars().count() as u64,
+            }
         })?;
         toml::from_str(&text).map_err(|source| ConfigError::Toml {
             path: path.display().to_string(),

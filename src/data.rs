@@ -5,7 +5,7 @@
 //! columns. CSV and JSONL are read record by record. Every error names the file, the line (or
 //! record) and the problem; nothing here panics on user data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, Resolution};
 use crate::technique::TechniqueId;
-use crate::text::{clip, clip_json};
+use crate::text::{Stripped, clip, clip_json, strip_controls};
 
 /// Where a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -457,10 +457,119 @@ pub struct Dataset {
     pub samples: Vec<Sample>,
     /// 1-based line of each sample in the file.
     pub lines: Vec<u64>,
-    /// The raw records, one per sample.
-    pub raw: RawRows,
+    /// The raw records, one per sample ([`read_dataset`]; `None` from [`read_samples`]).
+    pub raw: Option<RawRows>,
     /// Label remapping summary.
     pub labels: LabelReport,
+    /// Control characters removed while reading.
+    pub cleaning: Cleaning,
+}
+
+/// What the readers removed from the input: every value of every record (CSV cells and
+/// header, JSON strings and keys) passes through one [`Cleaner`] before anything reads it
+/// ([`strip_controls`]: control and bidi characters removed, tabs and line breaks turned
+/// into spaces), so no output carries them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cleaning {
+    /// Control and bidi characters removed.
+    pub removed_chars: u64,
+    /// Tabs and line breaks replaced by a space.
+    pub spaced_chars: u64,
+    /// Records with at least one change.
+    pub rows: u64,
+    /// Line of the first such record.
+    pub first_line: Option<u64>,
+}
+
+impl Cleaning {
+    /// Whether nothing was changed.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// One sentence for logs and reports, `None` when nothing changed.
+    pub fn summary(&self) -> Option<String> {
+        (!self.is_empty()).then(|| {
+            format!(
+                "removed {} control/bidi character(s) and replaced {} tab(s)/line break(s) \
+                 by spaces in {} record(s) (first at line {})",
+                self.removed_chars,
+                self.spaced_chars,
+                self.rows,
+                self.first_line.unwrap_or(0)
+            )
+        })
+    }
+}
+
+/// The one pass every value read from a file goes through (see [`Cleaning`]).
+#[derive(Default)]
+struct Cleaner {
+    total: Cleaning,
+    row: Stripped,
+}
+
+impl Cleaner {
+    fn str<'a>(&mut self, value: &'a str) -> std::borrow::Cow<'a, str> {
+        match strip_controls(value) {
+            None => std::borrow::Cow::Borrowed(value),
+            Some((clean, n)) => {
+                self.row.removed += n.removed;
+                self.row.spaced += n.spaced;
+                std::borrow::Cow::Owned(clean)
+            }
+        }
+    }
+
+    fn string(&mut self, value: &mut String) {
+        if let std::borrow::Cow::Owned(clean) = self.str(value) {
+            *value = clean;
+        }
+    }
+
+    /// Cleans every string and key of `value`; two keys equal once cleaned are an error.
+    fn value(&mut self, value: &mut Value) -> Result<(), String> {
+        match value {
+            Value::String(s) => self.string(s),
+            Value::Array(a) => {
+                for v in a {
+                    self.value(v)?;
+                }
+            }
+            Value::Object(m) if m.keys().any(|k| strip_controls(k).is_some()) => {
+                for (k, mut v) in std::mem::take(m) {
+                    let k = self.str(&k).into_owned();
+                    self.value(&mut v)?;
+                    if m.contains_key(&k) {
+                        return Err(format!(
+                            "key {} appears twice once control characters are removed",
+                            clip(&k)
+                        ));
+                    }
+                    m.insert(k, v);
+                }
+            }
+            Value::Object(m) => {
+                for v in m.values_mut() {
+                    self.value(v)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Closes the record at `line`.
+    fn end_row(&mut self, line: u64) {
+        if !self.row.is_empty() {
+            let t = &mut self.total;
+            t.removed_chars += self.row.removed;
+            t.spaced_chars += self.row.spaced;
+            t.rows += 1;
+            t.first_line.get_or_insert(line);
+            self.row = Stripped::default();
+        }
+    }
 }
 
 impl Dataset {
@@ -483,24 +592,25 @@ pub fn normalize_text(text: &str) -> String {
     out
 }
 
-/// Counts duplicate rows, duplicate texts and conflicting labels.
+/// Counts duplicate rows, duplicate texts and conflicting labels. Rows are sorted by
+/// (trimmed text, label) through an index, so no text is copied: equal texts, and within
+/// them equal labels, end up next to each other.
 pub fn quality(samples: &[Sample]) -> Quality {
+    let key = |i: usize| (samples[i].text.trim(), samples[i].label.as_str());
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
     let mut q = Quality::default();
-    let mut labels_of: HashMap<String, BTreeMap<&str, usize>> = HashMap::new();
-    for s in samples {
-        let per_label = labels_of.entry(s.text.trim().to_string()).or_default();
-        if !per_label.is_empty() {
-            q.duplicate_texts += 1;
+    for run in order.chunk_by(|&a, &b| key(a).0 == key(b).0) {
+        let labels = 1 + run
+            .windows(2)
+            .filter(|w| key(w[0]).1 != key(w[1]).1)
+            .count();
+        q.duplicate_texts += run.len() - 1;
+        q.duplicate_rows += run.len() - labels;
+        if labels > 1 {
+            q.conflicting_texts += 1;
+            q.conflicting_rows += run.len();
         }
-        let n = per_label.entry(s.label.as_str()).or_default();
-        if *n > 0 {
-            q.duplicate_rows += 1;
-        }
-        *n += 1;
-    }
-    for per_label in labels_of.values().filter(|m| m.len() > 1) {
-        q.conflicting_texts += 1;
-        q.conflicting_rows += per_label.values().sum::<usize>();
     }
     q
 }
@@ -565,22 +675,50 @@ pub fn detect_format(path: &Path) -> Result<Format, DataError> {
     detect_format_with(path, &ReadOptions::default())
 }
 
-fn detect_format_with(path: &Path, opts: &ReadOptions) -> Result<Format, DataError> {
-    let ext = path
-        .extension()
+/// The lower-cased extension of `path`.
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+        .map(str::to_ascii_lowercase)
+}
+
+/// The first 4 KiB of the file, without a BOM.
+fn head_bytes(path: &Path, opts: &ReadOptions) -> Result<Vec<u8>, DataError> {
     let mut head = Vec::with_capacity(4096);
     open_input(path, opts, false)?
         .take(4096)
         .read_to_end(&mut head)
         .map_err(io_err(path, opts))?;
-    let head = head.strip_prefix(BOM).unwrap_or(&head);
+    if head.starts_with(BOM) {
+        head.drain(..BOM.len());
+    }
+    Ok(head)
+}
+
+/// The CSV delimiter: a tab for `.tsv`, or when the header line holds more tabs than
+/// commas (a tab-separated file named `.csv` or without extension); else a comma.
+fn csv_delimiter(path: &Path, head: &[u8]) -> u8 {
+    if extension(path).as_deref() == Some("tsv") {
+        return b'\t';
+    }
+    let header_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let count = |d: u8| header_line.iter().filter(|&&b| b == d).count();
+    if count(b'\t') > count(b',') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+fn detect_format_with(path: &Path, opts: &ReadOptions) -> Result<Format, DataError> {
+    let ext = extension(path);
+    let head = head_bytes(path, opts)?;
     let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
     let csv_kind = || {
         let header_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
         let header = String::from_utf8_lossy(header_line);
-        let cols: Vec<&str> = header.split(',').map(|c| c.trim()).collect();
+        let delimiter = char::from(csv_delimiter(path, &head));
+        let cols: Vec<&str> = header.split(delimiter).map(|c| c.trim()).collect();
         if cols.contains(&"label_tec") && cols.contains(&"sentence") {
             Format::CtiToMitre
         } else {
@@ -625,29 +763,102 @@ fn parse_origin(path: &Path, line: u64, value: Option<&str>) -> Result<Origin, D
     }
 }
 
-/// Reads a dataset and checks its labels against `catalog`.
+/// Reads a dataset and checks its labels against `catalog`, keeping the raw records (to
+/// write the augmented file in the input's own format).
 pub fn read_dataset(
     path: &Path,
     opts: &ReadOptions,
     catalog: &Catalog,
 ) -> Result<Dataset, DataError> {
+    read_with(path, opts, catalog, true)
+}
+
+/// [`read_dataset`] without the raw records ([`Dataset::raw`] is `None`): what commands that
+/// write no augmented file need. A CSV is then held once, as samples (about 2–3× the file).
+pub fn read_samples(
+    path: &Path,
+    opts: &ReadOptions,
+    catalog: &Catalog,
+) -> Result<Dataset, DataError> {
+    read_with(path, opts, catalog, false)
+}
+
+fn read_with(
+    path: &Path,
+    opts: &ReadOptions,
+    catalog: &Catalog,
+    keep_raw: bool,
+) -> Result<Dataset, DataError> {
     let format = match opts.format {
         Some(f) => f,
         None => detect_format_with(path, opts)?,
     };
-    let (columns, rows, raw) = match format {
-        Format::Tram => read_tram(path, opts)?,
-        Format::Jsonl => read_jsonl(path, opts)?,
-        Format::CtiToMitre | Format::Csv => read_csv(path, format, opts)?,
+    let mut out = Labeler {
+        path,
+        opts,
+        catalog,
+        labels: LabelReport::default(),
+        samples: Vec::new(),
+        lines: Vec::new(),
+        keep: Vec::new(),
     };
-    if rows.is_empty() {
+    let (columns, raw, cleaning) = match format {
+        Format::Tram => read_tram(path, opts, &mut out, keep_raw)?,
+        Format::Jsonl => read_jsonl(path, opts, &mut out, keep_raw)?,
+        Format::CtiToMitre | Format::Csv => read_csv(path, format, opts, &mut out, keep_raw)?,
+    };
+    let Labeler {
+        labels,
+        mut samples,
+        mut lines,
+        keep,
+        ..
+    } = out;
+    for (from, (to, n)) in &labels.remapped {
+        tracing::warn!(
+            "{}: {n} rows labelled {from} (revoked) remapped to {to}",
+            path.display()
+        );
+    }
+    for (id, n) in &labels.unknown {
+        tracing::warn!("{}: {n} rows with unknown label {id}", path.display());
+    }
+    if let Some(summary) = cleaning.summary() {
+        tracing::warn!("{}: {summary}", path.display());
+    }
+    if samples.is_empty() {
         return Err(DataError::Empty { path: path.into() });
     }
-    let mut labels = LabelReport::default();
-    let mut samples = Vec::with_capacity(rows.len());
-    let mut lines = Vec::with_capacity(rows.len());
-    let mut keep = Vec::with_capacity(rows.len());
-    for (id, r) in rows.into_iter().enumerate() {
+    samples.shrink_to_fit();
+    lines.shrink_to_fit();
+    Ok(Dataset {
+        path: path.to_path_buf(),
+        format,
+        columns,
+        samples,
+        lines,
+        raw: raw.map(|raw| filter_raw(raw, &keep)),
+        labels,
+        cleaning,
+    })
+}
+
+/// Turns rows as read into samples one at a time (labels parsed, remapped through the
+/// catalog, unknown ones handled by policy), so a reader need not hold them twice.
+struct Labeler<'a> {
+    path: &'a Path,
+    opts: &'a ReadOptions,
+    catalog: &'a Catalog,
+    labels: LabelReport,
+    samples: Vec<Sample>,
+    lines: Vec<u64>,
+    /// Per row read: kept (not dropped for an unknown label).
+    keep: Vec<bool>,
+}
+
+impl Labeler<'_> {
+    fn push(&mut self, r: RawSample) -> Result<(), DataError> {
+        let (path, labels) = (self.path, &mut self.labels);
         let label = TechniqueId::parse(&r.label).ok_or_else(|| {
             invalid(
                 path,
@@ -658,7 +869,7 @@ pub fn read_dataset(
                 ),
             )
         })?;
-        let label = match catalog.resolve(&label) {
+        let label = match self.catalog.resolve(&label) {
             Resolution::Active => label,
             Resolution::Remapped(to) => {
                 labels
@@ -668,7 +879,7 @@ pub fn read_dataset(
                     .1 += 1;
                 to
             }
-            Resolution::Deprecated | Resolution::Unknown => match opts.unknown_labels {
+            Resolution::Deprecated | Resolution::Unknown => match self.opts.unknown_labels {
                 UnknownLabels::Error => {
                     return Err(invalid(
                         path,
@@ -681,51 +892,26 @@ pub fn read_dataset(
                 }
                 UnknownLabels::Warn | UnknownLabels::Drop => {
                     *labels.unknown.entry(label.clone()).or_default() += 1;
-                    if opts.unknown_labels == UnknownLabels::Drop {
+                    if self.opts.unknown_labels == UnknownLabels::Drop {
                         labels.dropped_rows += 1;
-                        keep.push(false);
-                        continue;
+                        self.keep.push(false);
+                        return Ok(());
                     }
                     label
                 }
             },
         };
-        keep.push(true);
-        samples.push(Sample {
-            id,
+        self.keep.push(true);
+        self.samples.push(Sample {
+            id: self.samples.len(),
             text: r.text,
             label,
             group: r.group,
             origin: r.origin,
         });
-        lines.push(r.line);
+        self.lines.push(r.line);
+        Ok(())
     }
-    for (from, (to, n)) in &labels.remapped {
-        tracing::warn!(
-            "{}: {n} rows labelled {from} (revoked) remapped to {to}",
-            path.display()
-        );
-    }
-    for (id, n) in &labels.unknown {
-        tracing::warn!("{}: {n} rows with unknown label {id}", path.display());
-    }
-    let raw = filter_raw(raw, &keep);
-    if samples.is_empty() {
-        return Err(DataError::Empty { path: path.into() });
-    }
-    // Re-number so ids index `samples`.
-    for (i, s) in samples.iter_mut().enumerate() {
-        s.id = i;
-    }
-    Ok(Dataset {
-        path: path.to_path_buf(),
-        format,
-        columns,
-        samples,
-        lines,
-        raw,
-        labels,
-    })
 }
 
 fn filter_raw(raw: RawRows, keep: &[bool]) -> RawRows {
@@ -827,7 +1013,21 @@ fn sample_from_json(
             Some(g) => json_field(obj, g, true, path, line)?.filter(|s| !s.trim().is_empty()),
             None => None,
         },
-        origin: parse_origin(path, line, obj.get("origin").and_then(Value::as_str))?,
+        origin: match obj.get("origin") {
+            None | Some(Value::Null) => Origin::Original,
+            Some(Value::String(s)) => parse_origin(path, line, Some(s))?,
+            Some(other) => {
+                return Err(invalid(
+                    path,
+                    Location::Line(line),
+                    format!(
+                        "field \"origin\" should be a string (original, synthetic or \
+                         attack-procedure), found {}",
+                        clip_json(other)
+                    ),
+                ));
+            }
+        },
         line,
     })
 }
@@ -897,11 +1097,97 @@ fn lines_at(text: &str, offsets: &[usize]) -> Vec<u64> {
         .collect()
 }
 
-type Read3 = (Columns, Vec<RawSample>, RawRows);
+type Read3 = (Columns, Option<RawRows>, Cleaning);
+
+/// A JSON value read strictly: a key repeated in one object is an error (serde_json's
+/// `Value` keeps the last silently). Nesting is bounded by serde_json's recursion limit.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "key {} appears twice in one object",
+                    clip(&key)
+                )));
+            }
+            let StrictValue(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// The hint added to a JSON Lines error when a line ends inside a value.
+const JSONL_ONE_PER_LINE: &str =
+    "JSON Lines needs one complete object per line; a TRAM file is a JSON list [...] of objects";
+
+/// Cleans JSON records (one per line of `lines`) in place.
+fn clean_json(path: &Path, values: &mut [Value], lines: &[u64]) -> Result<Cleaning, DataError> {
+    let mut cleaner = Cleaner::default();
+    for (v, &line) in values.iter_mut().zip(lines) {
+        cleaner
+            .value(v)
+            .map_err(|problem| invalid(path, Location::Line(line), problem))?;
+        cleaner.end_row(line);
+    }
+    Ok(cleaner.total)
+}
 
 /// TRAM native JSON: a top-level list of objects. The list is walked element by element so
 /// every error can name the line of its record.
-fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_tram(
+    path: &Path,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
     let mut bytes = Vec::new();
     open_input(path, opts, false)?
         .read_to_end(&mut bytes)
@@ -934,9 +1220,10 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
         pos += 1;
     } else {
         loop {
-            let mut stream = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Value>();
+            let mut stream =
+                serde_json::Deserializer::from_str(&text[pos..]).into_iter::<StrictValue>();
             match stream.next() {
-                Some(Ok(v)) => {
+                Some(Ok(StrictValue(v))) => {
                     starts.push(pos);
                     values.push(v);
                     pos = skip_ws(pos + stream.byte_offset());
@@ -971,19 +1258,30 @@ fn read_tram(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
     if end < text.len() {
         return Err(err_at(end, "trailing characters after the list".into()));
     }
+    let lines = lines_at(&text, &starts);
+    drop(text);
+    let cleaning = clean_json(path, &mut values, &lines)?;
     let cols = json_columns(opts, &values);
     let rows = values
         .iter()
-        .zip(lines_at(&text, &starts))
+        .zip(lines)
         .map(|(v, line)| sample_from_json(v, &cols, opts, path, line))
         .collect::<Result<Vec<_>, _>>()?;
     warn_missing_groups(path, &cols, &rows);
-    Ok((cols, rows, RawRows::Json(values)))
+    for r in rows {
+        out.push(r)?;
+    }
+    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
 }
 
 /// JSON Lines: one object per line, read line by line (each line at most
 /// `max_line_bytes`); the columns are decided over all lines.
-fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_jsonl(
+    path: &Path,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
     let mut reader = BufReader::new(open_input(path, opts, true)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -1008,16 +1306,33 @@ fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| {
-            invalid(
-                path,
-                Location::LineColumn(line_no, e.column() as u64),
-                format!("invalid JSON: {e}"),
-            )
+        let StrictValue(v) = serde_json::from_str(line).map_err(|e| {
+            let at = Location::LineColumn(line_no, e.column() as u64);
+            let first = values.is_empty();
+            if e.is_eof() && first && extension(path).as_deref() == Some("json") {
+                invalid(
+                    path,
+                    at,
+                    format!(
+                        "expected a JSON list of {{text, label, doc_title}} objects (TRAM) or \
+                         one JSON object per line (JSON Lines), found a JSON object spread over \
+                         several lines ({e})"
+                    ),
+                )
+            } else if e.is_eof() {
+                invalid(
+                    path,
+                    at,
+                    format!("invalid JSON: {e} ({JSONL_ONE_PER_LINE})"),
+                )
+            } else {
+                invalid(path, at, format!("invalid JSON: {e}"))
+            }
         })?;
         values.push(v);
         lines.push(line_no);
     }
+    let cleaning = clean_json(path, &mut values, &lines)?;
     let cols = json_columns(opts, &values);
     let rows = values
         .iter()
@@ -1025,15 +1340,28 @@ fn read_jsonl(path: &Path, opts: &ReadOptions) -> Result<Read3, DataError> {
         .map(|(v, &line)| sample_from_json(v, &cols, opts, path, line))
         .collect::<Result<Vec<_>, _>>()?;
     warn_missing_groups(path, &cols, &rows);
-    Ok((cols, rows, RawRows::Json(values)))
+    for r in rows {
+        out.push(r)?;
+    }
+    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
 }
 
 /// The CSV header, BOM and surrounding spaces trimmed; a repeated name is an error.
-fn csv_header(path: &Path, raw: &csv::StringRecord) -> Result<Vec<String>, DataError> {
+fn csv_header(
+    path: &Path,
+    raw: &csv::StringRecord,
+    cleaner: &mut Cleaner,
+) -> Result<Vec<String>, DataError> {
     let header: Vec<String> = raw
         .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .map(|h| {
+            cleaner
+                .str(h.trim_start_matches('\u{feff}'))
+                .trim()
+                .to_string()
+        })
         .collect();
+    cleaner.end_row(1);
     for (i, h) in header.iter().enumerate() {
         if !h.is_empty() && header[..i].contains(h) {
             return Err(invalid(
@@ -1047,13 +1375,15 @@ fn csv_header(path: &Path, raw: &csv::StringRecord) -> Result<Vec<String>, DataE
 }
 
 /// CSV (CTI-to-MITRE native or generic), read record by record.
-fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, DataError> {
+fn read_csv(
+    path: &Path,
+    format: Format,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+) -> Result<Read3, DataError> {
+    let delimiter = csv_delimiter(path, &head_bytes(path, opts)?);
     let file = open_input(path, opts, true)?;
-    let delimiter = if path.extension().is_some_and(|e| e == "tsv") {
-        b'\t'
-    } else {
-        b','
-    };
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
@@ -1075,7 +1405,8 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
         };
         invalid(path, Location::Line(line), problem)
     };
-    let header = csv_header(path, rdr.headers().map_err(csv_err)?)?;
+    let mut cleaner = Cleaner::default();
+    let header = csv_header(path, rdr.headers().map_err(csv_err)?, &mut cleaner)?;
     let find = |name: &str| header.iter().position(|h| h == name);
     let cols = match format {
         Format::CtiToMitre => Columns {
@@ -1112,37 +1443,43 @@ fn read_csv(path: &Path, format: Format, opts: &ReadOptions) -> Result<Read3, Da
     let (ti, li) = (need(&cols.text)?, need(&cols.label)?);
     let gi = cols.group.as_deref().map(need).transpose()?;
     let oi = find("origin");
-    let mut rows = Vec::new();
     let mut raw_rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(csv_err)?;
+    let mut rec = csv::StringRecord::new();
+    while rdr.read_record(&mut rec).map_err(csv_err)? {
         let line = rec.position().map_or(0, |p| p.line());
-        let label = rec.get(li).unwrap_or_default().trim().to_string();
+        let cells: Vec<std::borrow::Cow<str>> = rec.iter().map(|c| cleaner.str(c)).collect();
+        cleaner.end_row(line);
+        let get = |i: usize| cells.get(i).map_or("", |c| c.as_ref());
+        let label = get(li).trim().to_string();
         if label.is_empty() {
             return Err(invalid(path, Location::Line(line), "empty label"));
         }
-        let text = rec.get(ti).unwrap_or_default();
-        rows.push(RawSample {
-            text: nonempty_text(path, line, text, opts.max_text_chars)?,
+        let group = gi
+            .map(get)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        out.push(RawSample {
+            text: nonempty_text(path, line, get(ti), opts.max_text_chars)?,
             label,
-            group: gi
-                .and_then(|g| rec.get(g))
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            origin: parse_origin(path, line, oi.and_then(|i| rec.get(i)))?,
+            group,
+            origin: parse_origin(path, line, oi.map(get))?,
             line,
-        });
-        raw_rows.push(rec.iter().map(str::to_string).collect());
+        })?;
+        if keep_raw {
+            raw_rows.push(
+                cells
+                    .into_iter()
+                    .map(std::borrow::Cow::into_owned)
+                    .collect(),
+            );
+        }
     }
-    Ok((
-        cols,
-        rows,
-        RawRows::Csv {
-            header,
-            rows: raw_rows,
-        },
-    ))
+    let raw = keep_raw.then_some(RawRows::Csv {
+        header,
+        rows: raw_rows,
+    });
+    Ok((cols, raw, cleaner.total))
 }
 
 #[cfg(test)]
@@ -1215,6 +1552,97 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    /// `read_samples` holds the rows once (no raw records) and reads the same samples,
+    /// ids, lines and counts as `read_dataset`, unknown labels dropped or not.
+    #[test]
+    fn read_samples_matches_read_dataset_without_raw_records() {
+        let content = "text,label,doc_title\nDumps LSASS.,T1003.001,r1\nOld.,T1002,r1\n\
+                       Dumps LSASS.,T1059,r2\nRuns.,T9999,\nDumps LSASS.,T1003.001,r3\n";
+        let (_d, p) = write("s.csv", content.as_bytes());
+        for unknown_labels in [UnknownLabels::Warn, UnknownLabels::Drop] {
+            let opts = ReadOptions {
+                unknown_labels,
+                ..Default::default()
+            };
+            let full = read_dataset(&p, &opts, Catalog::bundled()).unwrap();
+            let lean = read_samples(&p, &opts, Catalog::bundled()).unwrap();
+            assert!(lean.raw.is_none());
+            let Some(RawRows::Csv { rows, .. }) = &full.raw else {
+                panic!("csv")
+            };
+            assert_eq!(rows.len(), full.samples.len());
+            assert_eq!(lean.samples, full.samples);
+            assert_eq!((lean.lines, lean.labels), (full.lines, full.labels));
+            let ids: Vec<usize> = full.samples.iter().map(|s| s.id).collect();
+            assert_eq!(ids, (0..full.samples.len()).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn tab_separated_files_are_detected_by_extension_and_header() {
+        let content = "\tlabel_tec\tlabel_subtec\ttec_name\tsentence\n\
+                       6\tT1557\tT1557.002\tARP Cache Poisoning\tARP, then DNS, resolves.\n";
+        for name in ["c.tsv", "c.csv", "c.txt", "c"] {
+            let ds = read(name, content).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(ds.format, Format::CtiToMitre, "{name}");
+            assert_eq!(ds.samples[0].label, "T1557", "{name}");
+            assert_eq!(ds.samples[0].text, "ARP, then DNS, resolves.", "{name}");
+        }
+        let ds = read("g.csv", "text\tlabel\nDumps, then exits.\tT1003\n").unwrap();
+        assert_eq!(
+            (ds.format, ds.samples[0].text.as_str()),
+            (Format::Csv, "Dumps, then exits.")
+        );
+        // A comma-separated header with a tab inside a name stays comma-separated.
+        let ds = read("h.csv", "text,label,a\tb\nDumps.,T1003,x\n").unwrap();
+        assert_eq!(ds.samples[0].label, "T1003");
+    }
+
+    #[test]
+    fn control_characters_are_stripped_and_counted_in_every_reader() {
+        let jsonl = "{\"text\": \"Dumps\\u0000 LSASS\\u001b[0m.\", \"label\": \"T1003\"}\n\
+                     {\"text\": \"Clean.\", \"label\": \"T1003\"}\n\
+                     {\"text\": \"\u{202e}Evil\\ttab.\", \"label\": \"T1003\", \"g\\u0007\": \"x\"}\n";
+        let ds = read("a.jsonl", jsonl).unwrap();
+        assert_eq!(ds.samples[0].text, "Dumps LSASS[0m.");
+        assert_eq!(ds.samples[2].text, "Evil tab.");
+        let c = ds.cleaning;
+        assert_eq!(
+            (c.removed_chars, c.spaced_chars, c.rows, c.first_line),
+            (4, 1, 2, Some(1))
+        );
+        let Some(RawRows::Json(values)) = &ds.raw else {
+            panic!("json")
+        };
+        assert!(values[2].get("g").is_some(), "keys are cleaned too");
+        let ds = read(
+            "b.csv",
+            "text,label\n\"Dumps\u{7f}\r\nLSASS.\",T1003\u{200e}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (ds.samples[0].text.as_str(), ds.samples[0].label.as_str()),
+            ("Dumps LSASS.", "T1003")
+        );
+        assert_eq!(
+            (ds.cleaning.removed_chars, ds.cleaning.spaced_chars),
+            (2, 1)
+        );
+        let ds = read(
+            "c.json",
+            "[{\"text\": \"A\\u0008B.\", \"label\": \"T1003\"}]",
+        )
+        .unwrap();
+        assert_eq!((ds.samples[0].text.as_str(), ds.cleaning.rows), ("AB.", 1));
+        // Only control characters: empty once cleaned.
+        let e = read(
+            "d.jsonl",
+            "{\"text\": \"\\u0000\\u202e\", \"label\": \"T1003\"}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("line 1: empty text"), "{e}");
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct JournalHeader {
     pub input: String,
     /// Hash of the configuration that shapes requests and filters.
     pub config: String,
+    /// Hashes an earlier synthcti wrote for this same configuration, also accepted on
+    /// resume (not written).
+    #[serde(skip)]
+    pub earlier_configs: Vec<String>,
 }
 
 /// The recorded outcome of one request.
@@ -467,7 +471,8 @@ fn check_header(
         (HeaderField::Input, &recorded.input, &current.input),
         (HeaderField::Config, &recorded.config, &current.config),
     ] {
-        if a != b {
+        let earlier = field == HeaderField::Config && current.earlier_configs.contains(a);
+        if a != b && !earlier {
             return Err(JournalError::Mismatch {
                 path: path.into(),
                 field,
@@ -551,6 +556,7 @@ mod tests {
             synthcti: "0.1.0".into(),
             input: input.into(),
             config: "c1".into(),
+            earlier_configs: Vec::new(),
         }
     }
 
@@ -632,6 +638,13 @@ mod tests {
                 ..
             })
         ));
+        // A hash an earlier synthcti wrote for the same configuration is accepted.
+        let moved = JournalHeader {
+            config: "c2".into(),
+            earlier_configs: vec!["c1".into()],
+            ..header("i1")
+        };
+        assert!(Journal::open(&p, &moved, true, false).is_ok());
         let newer = JournalHeader {
             synthcti: "9.9.9".into(),
             ..header("i1")

@@ -189,7 +189,12 @@ pub fn native_bytes(
     new_rows: &[NewRow],
     catalog: &Catalog,
 ) -> Result<Vec<u8>, OutputError> {
-    Ok(match &ds.raw {
+    let Some(raw) = &ds.raw else {
+        return Err(encode_err("the dataset")(
+            &"it was read without its raw records",
+        ));
+    };
+    Ok(match raw {
         RawRows::Json(values) => {
             let mut objs: Vec<Value> = values.clone();
             for r in new_rows {

@@ -14,7 +14,9 @@ use crate::catalog::{Catalog, Procedures, Resolution};
 use crate::cluster::{ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
 use crate::config::{ConfigError, ValidConfig};
 use crate::data::FileProblem;
-use crate::data::{DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset};
+use crate::data::{
+    DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset, read_samples,
+};
 use crate::embed::{EmbedError, EmbedService};
 use crate::eval::probe::TextClassifier;
 use crate::filter::FilterIndex;
@@ -120,13 +122,26 @@ pub struct Prepared {
     pub stage_seconds: StageTimings,
 }
 
-/// Reads a dataset and computes its stats.
+/// Reads a dataset (with its raw records, to write it back in its own format) and computes
+/// its stats.
 pub fn load(
     input: &Path,
     cfg: &ValidConfig,
     catalog: &Catalog,
 ) -> Result<(Dataset, DatasetStats), PipelineError> {
     let ds = read_dataset(input, &cfg.input, catalog)?;
+    let st = dataset_stats(&ds, catalog, cfg.policy);
+    Ok((ds, st))
+}
+
+/// [`load`] without the raw records (`stats`, `clusters`, `eval`, `export`: nothing is
+/// written in the input's format), so the rows are held once.
+pub fn load_samples(
+    input: &Path,
+    cfg: &ValidConfig,
+    catalog: &Catalog,
+) -> Result<(Dataset, DatasetStats), PipelineError> {
+    let ds = read_samples(input, &cfg.input, catalog)?;
     let st = dataset_stats(&ds, catalog, cfg.policy);
     Ok((ds, st))
 }
@@ -142,7 +157,7 @@ pub fn read_avoid(
         format: None,
         ..input.clone()
     };
-    Ok(read_dataset(path, &opts, catalog)?
+    Ok(read_samples(path, &opts, catalog)?
         .samples
         .into_iter()
         .map(|s| s.text)
@@ -321,6 +336,7 @@ pub async fn augment(
         mut report,
     } = augment_unlocked(&dataset.samples, &dataset.path, cfg, opts, embed).await?;
     report.stage_seconds.insert(Stage::Read, read);
+    report.input_cleaning = dataset.cleaning;
     if !opts.dry_run {
         let t = Instant::now();
         write_outputs(&dataset, &rows, &rejected, &opts.output_dir, catalog)?;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::data::Cleaning;
 use crate::desensitize::RedactionReport;
 use crate::generate::Rejection;
 use crate::llm::EndpointUsage;
@@ -413,6 +414,8 @@ pub struct RunReport {
     pub techniques: Vec<TechniqueReport>,
     /// Rows in the input.
     pub rows_before: usize,
+    /// Control and bidi characters removed from the input rows while reading.
+    pub input_cleaning: Cleaning,
     /// Rows in the output.
     pub rows_after: usize,
     /// Candidates through the filters.
@@ -557,6 +560,9 @@ impl RunReport {
             "- rows: {} → {} ({} accepted of {} candidates)\n- wall time: {:.1} s",
             self.rows_before, self.rows_after, self.accepted, self.candidates, self.wall_seconds
         );
+        if let Some(summary) = self.input_cleaning.summary() {
+            let _ = writeln!(o, "- input cleaning: {summary}");
+        }
         if let Some(line) = self.on_label.line() {
             let _ = writeln!(o, "{line}");
         }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::data::{Dataset, LabelReport, Quality, Sample};
+use crate::data::{Cleaning, Dataset, LabelReport, Quality, Sample};
 use crate::technique::TechniqueId;
 
 /// Which techniques count as under-represented.
@@ -103,6 +103,8 @@ pub struct DatasetStats {
     pub quality: Quality,
     /// Remapped and unknown labels.
     pub labels: LabelReport,
+    /// Control characters removed while reading.
+    pub cleaning: Cleaning,
 }
 
 impl DatasetStats {
@@ -179,6 +181,7 @@ pub fn dataset_stats(ds: &Dataset, catalog: &Catalog, policy: UnderPolicy) -> Da
         per_technique,
         quality: ds.quality(),
         labels: ds.labels.clone(),
+        cleaning: ds.cleaning,
     }
 }
 
@@ -236,6 +239,9 @@ pub fn render_table(st: &DatasetStats) -> String {
             "dropped rows with unknown labels: {}",
             st.labels.dropped_rows
         );
+    }
+    if let Some(summary) = st.cleaning.summary() {
+        let _ = writeln!(out, "input cleaning: {summary}");
     }
     out
 }

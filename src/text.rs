@@ -110,6 +110,75 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// Bidi formatting controls: embeddings and overrides (U+202A–U+202E), isolates
+/// (U+2066–U+2069), the marks LRM, RLM and ALM (U+200E, U+200F, U+061C).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// What [`strip_controls`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stripped {
+    /// Characters removed: C0 controls other than tab and line breaks (NUL, BEL, BS, ESC
+    /// …), DEL, C1 controls, bidi controls ([`is_bidi_control`]).
+    pub removed: u64,
+    /// Tabs and line breaks (CR, LF, CR LF, U+2028, U+2029) each replaced by one space.
+    pub spaced: u64,
+}
+
+impl Stripped {
+    /// Whether nothing changed.
+    pub fn is_empty(self) -> bool {
+        self.removed == 0 && self.spaced == 0
+    }
+}
+
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}')
+}
+
+fn is_stripped(c: char) -> bool {
+    (c.is_control() && !is_line_break(c)) || is_bidi_control(c)
+}
+
+/// How the readers clean every value of an input row: control characters (C0 except tab
+/// and line breaks, DEL, C1) and bidi controls are removed, each tab or line break (CR LF
+/// counting as one) becomes a space; nothing else changes (no trimming, no folding, so a
+/// clean value is returned as is: `None`). Zero-width joiners, which some scripts need, are
+/// kept.
+pub fn strip_controls(value: &str) -> Option<(String, Stripped)> {
+    let hit = |c: char| is_stripped(c) || is_line_break(c);
+    // Fast path: every character to change is a C0/DEL byte or starts with 0xC2 (C1),
+    // 0xD8 (ALM), 0xE2 (U+2000 block).
+    if !value
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7f || matches!(b, 0xC2 | 0xD8 | 0xE2))
+        || !value.chars().any(hit)
+    {
+        return None;
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut n = Stripped::default();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_line_break(c) {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            n.spaced += 1;
+            out.push(' ');
+        } else if is_stripped(c) {
+            n.removed += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    Some((out, n))
+}
+
 /// What the writers apply to every added row: [`sanitize`], then cut to
 /// [`MAX_SENTENCE_CHARS`] (a last guard; the filters reject longer sentences first).
 pub fn clean(text: &str) -> String {
@@ -317,6 +386,22 @@ mod tests {
         assert_eq!(c.chars().filter(|&ch| ch == 'é').count(), DISPLAY_CHARS);
         let v = serde_json::json!({"a": "\u{1b}\u{9b}\u{2066}"});
         assert_eq!(clip_json(&v), "{\"a\":\"\\u001b<U+009B><U+2066>\"}");
+    }
+
+    #[test]
+    fn strip_controls_removes_controls_and_bidi_and_spaces_breaks() {
+        assert_eq!(strip_controls("plain text, caf\u{e9} \u{200d}"), None);
+        let (s, n) = strip_controls("a\0b\u{1b}[31mc\u{7}\u{8}\u{7f}d\u{85}").expect("changed");
+        assert_eq!((s.as_str(), n.removed, n.spaced), ("ab[31mcd", 6, 0));
+        let (s, n) =
+            strip_controls("\u{202e}evil\u{202c} \u{2066}x\u{2069}\u{200e}\u{200f}\u{61c}")
+                .expect("changed");
+        assert_eq!((s.as_str(), n.removed), ("evil x", 7));
+        let (s, n) = strip_controls("one\ttwo\r\nthree\nfour\u{2028}").expect("changed");
+        assert_eq!(
+            (s.as_str(), n.removed, n.spaced),
+            ("one two three four ", 0, 4)
+        );
     }
 
     #[test]

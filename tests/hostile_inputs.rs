@@ -76,7 +76,8 @@ const READER_CASES: &[(&str, &[&str], &[&str])] = &[
     (
         "csv_escape_in_label.csv",
         &[],
-        &["line 2: label \"T1003\\u{1b}[31mRED\\u{1b}[0m\""],
+        // ESC is stripped on read (see control_characters_are_stripped_counted_and_never_written)
+        &["line 2: label \"T1003[31mRED[0m\""],
     ),
     (
         "tsv_extra_field.tsv",
@@ -170,7 +171,7 @@ const READER_CASES: &[(&str, &[&str], &[&str])] = &[
     (
         "jsonl_long_text_with_controls.jsonl",
         &[],
-        &["line 1: text of 20800 characters", "\\u{1b}[2J"],
+        &["line 1: text of 20600 characters", "\"[2Jxxx"],
     ),
     (
         "jsonl_boolean_text.jsonl",
@@ -216,6 +217,38 @@ const READER_CASES: &[(&str, &[&str], &[&str])] = &[
         &["line 3", "unexpected end of file inside the list"],
     ),
     (
+        "tram_object_not_list.json",
+        &[],
+        &[
+            "line 1, column",
+            "expected a JSON list of {text, label, doc_title} objects (TRAM) or one JSON object per line",
+            "found a JSON object spread over several lines",
+        ],
+    ),
+    (
+        "jsonl_duplicate_key.jsonl",
+        &[],
+        &[
+            "line 2, column",
+            "key \"label\" appears twice in one object",
+        ],
+    ),
+    (
+        "jsonl_nested_duplicate_key.jsonl",
+        &[],
+        &["line 1, column", "key \"a\" appears twice in one object"],
+    ),
+    (
+        "tram_duplicate_key.json",
+        &[],
+        &["line 4, column", "key \"text\" appears twice in one object"],
+    ),
+    (
+        "jsonl_origin_number.jsonl",
+        &[],
+        &["line 2: field \"origin\" should be a string", "found 5"],
+    ),
+    (
         "tram_text_too_long.json",
         &[],
         &["line 2: text of 24999 characters is longer than input.max_text_chars"],
@@ -248,7 +281,7 @@ const CONFIG_CASES: &[(&str, &str)] = &[
     ("cfg_target_absolute_huge.toml", "at most absolute:10000"),
     ("cfg_unknown_key.toml", "sorce"),
     ("cfg_wrong_type.toml", "line 1"),
-    ("cfg_invalid_utf8.toml", "invalid utf-8"),
+    ("cfg_invalid_utf8.toml", "line 2, column 3: invalid UTF-8"),
     ("cfg_zero_text_chars.toml", "input.max_text_chars"),
     (
         "cfg_nan_overask.toml",
@@ -645,4 +678,121 @@ fn export_ok(path: &std::path::Path, to: &str, out_dir: &std::path::Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The control and bidi characters the readers strip (NUL, BEL, BS, ESC, DEL, C1 NEL,
+/// bidi embeddings/overrides/isolates/marks).
+const HOSTILE_CHARS: &[char] = &[
+    '\0', '\u{7}', '\u{8}', '\u{1b}', '\u{7f}', '\u{85}', '\u{202a}', '\u{202b}', '\u{202c}',
+    '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}',
+];
+
+fn assert_no_hostile_chars(name: &str, text: &str) {
+    for c in HOSTILE_CHARS.iter().chain(&['\t', '\r']) {
+        assert!(!text.contains(*c), "{name} carries U+{:04X}", *c as u32);
+    }
+    // JSON escapes of the same characters.
+    for esc in [
+        "\\u0000", "\\u0007", "\\u0008", "\\u001b", "\\u007f", "\\u0085",
+    ] {
+        assert!(!text.contains(esc), "{name} carries {esc}");
+    }
+}
+
+/// `stats --json` of `path`: the `cleaning` object.
+fn cleaning_of(path: &Path) -> serde_json::Value {
+    let out = synthcti()
+        .args(["stats", "--json", "--input"])
+        .arg(path)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {stderr}", path.display());
+    assert!(
+        stderr.contains("control/bidi character(s)"),
+        "{}: no log line: {stderr}",
+        path.display()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["cleaning"].clone()
+}
+
+/// Control characters in original rows (CSV cells, JSON strings incl. `\u0000` escapes,
+/// JSONL) are stripped on read, counted in stats and in augment's report, and reach no
+/// output file (augmented.*, export --to csv); tabs and line breaks become spaces.
+#[test]
+fn control_characters_are_stripped_counted_and_never_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nasty = "\u{0}\u{7}\u{8}\u{1b}[31m\u{7f}\u{85}\u{202e}\u{202a}\u{202b}\u{202c}\u{202d}\u{2066}\u{2067}\u{2068}\u{2069}\u{200e}\u{200f}";
+    // 17 removed characters per `nasty`; "\t" and "\r\n" are two spaced ones.
+    let mut rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(TINY).expect("tiny")).expect("json");
+    for (i, r) in rows.iter_mut().enumerate().filter(|(i, _)| i % 5 == 0) {
+        let text = r["text"].as_str().expect("text").to_string();
+        r["text"] = format!("{nasty}{text}\tend\r\nline {i}").into();
+        let title = r["doc_title"].as_str().unwrap_or("t").to_string();
+        r["doc_title"] = format!("{title}\u{1b}]8;;http://evil\u{7}").into();
+    }
+    let dirty = rows.iter().step_by(5).count() as u64;
+    // TRAM JSON (serde_json writes NUL/ESC/BEL/BS/DEL as \u escapes, bidi raw).
+    let tram = dir.path().join("ctl.json");
+    std::fs::write(&tram, serde_json::to_string_pretty(&rows).expect("json")).expect("write");
+    // JSONL.
+    let jsonl = dir.path().join("ctl.jsonl");
+    let mut body = String::new();
+    for r in &rows {
+        body.push_str(&r.to_string());
+        body.push('\n');
+    }
+    std::fs::write(&jsonl, body).expect("write");
+    // CSV (quoted cells keep tabs and line breaks).
+    let csv_path = dir.path().join("ctl.csv");
+    let mut w = csv::Writer::from_path(&csv_path).expect("csv");
+    w.write_record(["text", "label", "doc_title"]).expect("csv");
+    for r in &rows {
+        let cell = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        w.write_record([cell("text"), cell("label"), cell("doc_title")])
+            .expect("csv");
+    }
+    w.flush().expect("csv");
+    drop(w);
+
+    for path in [&tram, &jsonl, &csv_path] {
+        let c = cleaning_of(path);
+        assert_eq!(c["rows"], dirty, "{}: {c}", path.display());
+        assert_eq!(c["removed_chars"], dirty * 19, "{}: {c}", path.display());
+        assert_eq!(c["spaced_chars"], dirty * 2, "{}: {c}", path.display());
+        assert!(c["first_line"].as_u64().is_some(), "{c}");
+        let out_dir = dir.path().join(format!(
+            "export-{}",
+            path.extension().and_then(|e| e.to_str()).expect("ext")
+        ));
+        export_ok(path, "csv", &out_dir);
+        let csv = std::fs::read_to_string(out_dir.join("dataset.csv")).expect("csv");
+        assert_no_hostile_chars("dataset.csv", &csv);
+        assert!(csv.contains("end line 0"), "tab and CR LF became spaces");
+    }
+
+    // augment (procedure examples only: no LLM): the outputs are clean, the report counts.
+    let out = dir.path().join("aug");
+    let o = synthcti()
+        .args(["augment", "--no-progress", "--source", "procedures"])
+        .args(["--base-url", "http://127.0.0.1:9/v1", "--input"])
+        .arg(&tram)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["augmented.json", "augmented.jsonl", "report.md"] {
+        let text = std::fs::read_to_string(out.join(name)).expect(name);
+        assert_no_hostile_chars(name, &text);
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["input_cleaning"]["rows"], dirty);
+    assert_eq!(report["input_cleaning"]["removed_chars"], dirty * 19);
+    let md = std::fs::read_to_string(out.join("report.md")).expect("md");
+    assert!(md.contains("input cleaning: removed"), "{md}");
 }

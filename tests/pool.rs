@@ -177,3 +177,143 @@ fn a_pool_and_a_base_url_together_are_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("not both"), "{err}");
 }
+
+/// A fake endpoint that counts what it is asked and answers deterministically.
+async fn counting_replica() -> (FaultServer, Arc<AtomicUsize>) {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&asked);
+    let server = FaultServer::start(move |_, body| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Reply::ok(&deterministic_answer(body))
+    })
+    .await;
+    (server, asked)
+}
+
+/// `augment` into `out` with `config`, the model `model` and the endpoint flags `endpoint`
+/// (`--base-url URL`, or none when the config names a pool).
+fn run_moved(
+    out: &Path,
+    config: &Path,
+    model: &str,
+    endpoint: &[&str],
+    extra: &[&str],
+) -> std::process::Output {
+    support::augment_cli::augment_cmd()
+        .args(["--input", support::augment_cli::TINY, "--output"])
+        .arg(out)
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--source",
+            "llm",
+            "--model",
+            model,
+            "--sentences-per-request",
+            "1",
+        ])
+        .args(["--target", "absolute:3"])
+        .args(endpoint)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The endpoint is not the run's identity: a journal written against one URL resumes against
+/// another port serving the same model, and against the same URL given as a one-member pool,
+/// asking nothing again; another model is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_replays_after_the_endpoint_moved_and_refuses_another_model() {
+    let (a, _) = counting_replica().await;
+    let (b, asked_b) = counting_replica().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = open_filters_config(dir.path(), "");
+    let pool_cfg = open_filters_config(
+        &{
+            let d = dir.path().join("pool");
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        },
+        &format!("[[llm.endpoints]]\nbase_url = \"{}\"\n", b.base_url()),
+    );
+    let out = dir.path().join("out");
+    let (url_a, url_b) = (a.base_url(), b.base_url());
+    assert_ne!(url_a, url_b);
+    let run = |cfg: std::path::PathBuf,
+               model: &'static str,
+               endpoint: Vec<String>,
+               extra: Vec<&'static str>| {
+        let out = out.clone();
+        tokio::task::spawn_blocking(move || {
+            let endpoint: Vec<&str> = endpoint.iter().map(String::as_str).collect();
+            run_moved(&out, &cfg, model, &endpoint, &extra)
+        })
+    };
+    let first = run(
+        cfg.clone(),
+        "fake",
+        vec!["--base-url".into(), url_a.clone()],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(a.requests() > 0);
+    let rows_before = read_jsonl(&out.join("augmented.jsonl"));
+
+    // Another port, same model: every answer replayed.
+    let moved = run(
+        cfg.clone(),
+        "fake",
+        vec!["--base-url".into(), url_b.clone()],
+        vec!["--resume"],
+    )
+    .await
+    .unwrap();
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    assert_eq!(
+        asked_b.load(Ordering::SeqCst),
+        0,
+        "every answer was replayed"
+    );
+    assert_eq!(read_jsonl(&out.join("augmented.jsonl")), rows_before);
+
+    // The same URL as a one-member pool.
+    let pooled = run(pool_cfg, "fake", vec![], vec!["--resume"])
+        .await
+        .unwrap();
+    assert!(
+        pooled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pooled.stderr)
+    );
+    assert_eq!(
+        asked_b.load(Ordering::SeqCst),
+        0,
+        "every answer was replayed"
+    );
+    assert_eq!(read_jsonl(&out.join("augmented.jsonl")), rows_before);
+    assert!(read_report(&out)["llm"]["replayed"].as_u64().unwrap() > 0);
+
+    // Another model is another run.
+    let other = run(
+        cfg,
+        "other-model",
+        vec!["--base-url".into(), url_b],
+        vec!["--resume"],
+    )
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{err}");
+    assert!(err.contains("the configuration differs"), "{err}");
+    assert_eq!(asked_b.load(Ordering::SeqCst), 0);
+}

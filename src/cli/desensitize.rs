@@ -114,7 +114,10 @@ pub fn run_redact(a: &RedactArgs, catalog: &Catalog, stdout: &mut impl Write) ->
         );
     }
     let (mut ds, cfg) = read(&a.input, catalog)?;
-    let mapping = redact_raw(&mut ds.raw, a.fill, cfg.seed);
+    let Some(raw) = &mut ds.raw else {
+        anyhow::bail!("{}: read without its raw records", ds.path.display());
+    };
+    let mapping = redact_raw(raw, a.fill, cfg.seed);
     let bytes = native_bytes(&ds, &[], catalog)?;
     write_private(&mapping_path, &serde_json::to_vec_pretty(&mapping)?)
         .with_context(|| mapping_path.display().to_string())?;

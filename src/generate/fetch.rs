@@ -25,28 +25,42 @@ use crate::llm::{ChatRequest, EndpointPool, LlmConfig, LocalServer, request_body
 use crate::pipeline::PipelineError;
 use crate::report::LlmUsage;
 
-/// The journal key of a request: a hash of the endpoint's configured URL and the exact JSON
-/// body the client sends ([`request_body`]). For an endpoint pool the URL is replaced by a
-/// marker, and the body is the one under `llm.model`, so the key does not depend on which
-/// endpoint answers and `--resume` works across a changed pool.
+/// The journal key of a request: a hash of the exact JSON body the client sends
+/// ([`request_body`], under `llm.model`: the model, the messages, the sampling settings and
+/// the seed). Where the request is served (`llm.base_url`, the members of an endpoint pool,
+/// the local server) is not part of it, so `--resume` replays answers after the endpoint
+/// moved (another host or port, the same URL as a one-member pool). The form is the one
+/// earlier synthcti used for the local server (`"base_url": null`), so those journals keep
+/// their keys.
 pub fn request_key(llm: &LlmConfig, req: &ChatRequest) -> String {
-    let keyed = if llm.endpoints.is_empty() {
-        serde_json::json!({
-            "base_url": llm.base_url,
-            "body": request_body(llm, req),
-        })
-    } else {
-        serde_json::json!({
-            "pool": true,
-            "body": request_body(llm, req),
-        })
-    };
+    let keyed = serde_json::json!({
+        "base_url": null,
+        "body": request_body(llm, req),
+    });
     hex::encode(Sha256::digest(keyed.to_string().as_bytes()))[..24].to_string()
+}
+
+/// The key synthcti wrote before request keys left the endpoint out: the configured
+/// `llm.base_url`, or a pool marker, hashed with the body. Looked up after [`request_key`] so
+/// a run journaled then resumes with the same endpoint. `None` where it equals
+/// [`request_key`] (the local server).
+pub fn endpoint_request_key(llm: &LlmConfig, req: &ChatRequest) -> Option<String> {
+    let keyed = match (&llm.base_url, llm.endpoints.is_empty()) {
+        (None, true) => return None,
+        (url, true) => serde_json::json!({"base_url": url, "body": request_body(llm, req)}),
+        (_, false) => serde_json::json!({"pool": true, "body": request_body(llm, req)}),
+    };
+    Some(hex::encode(Sha256::digest(keyed.to_string().as_bytes()))[..24].to_string())
 }
 
 /// What the journal header of a run says: the input rows and the settings that shape what is
 /// asked and kept (not limits, pacing, targets, budgets, prices or the key's variable, so a
 /// resume may change those).
+///
+/// Where the LLM is served is not part of it either (`llm.base_url` and the pool's members
+/// are left out; `llm.model` stays, so another model is refused). Headers written before
+/// `llm.base_url` was left out hashed it: that form is accepted too
+/// ([`JournalHeader::earlier_configs`]), so their runs resume with the same endpoint.
 pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
     let mut h = Sha256::new();
     for s in samples {
@@ -79,7 +93,8 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
         backoff_max_ms: d.llm.backoff_max_ms,
         price_per_1k_prompt: None,
         price_per_1k_completion: None,
-        // The pool's members may change between runs; its keys carry a marker instead.
+        // Where requests are served is not the run's identity (see `request_key`).
+        base_url: None,
         endpoints: Vec::new(),
         batch: false,
         batch_poll_secs: None,
@@ -100,11 +115,19 @@ pub fn journal_header(cfg: &Config, samples: &[Sample]) -> JournalHeader {
     c.local.threads = None;
     c.local.start_timeout_secs = d.local.start_timeout_secs;
     c.local.log_dir = None;
-    let config = hex::encode(Sha256::digest(hashed_toml(&c).as_bytes()))[..16].to_string();
+    let hash =
+        |c: &Config| hex::encode(Sha256::digest(hashed_toml(c).as_bytes()))[..16].to_string();
+    let config = hash(&c);
+    let mut earlier_configs = Vec::new();
+    if cfg.llm.base_url.is_some() {
+        c.llm.base_url.clone_from(&cfg.llm.base_url);
+        earlier_configs.push(hash(&c));
+    }
     JournalHeader {
         synthcti: env!("CARGO_PKG_VERSION").to_string(),
         input,
         config,
+        earlier_configs,
     }
 }
 
@@ -275,13 +298,19 @@ impl Fetcher {
         })
     }
 
-    /// The journal's answer to a request (under its key, or the key of earlier versions).
+    /// The journal's answer to a request (under its key, or the keys of earlier versions).
     fn replay(&self, p: &PlannedRequest) -> Option<RequestOutcome> {
         let found = self.journal().lookup(&p.key);
-        found.or_else(|| {
-            let legacy = legacy_request_key(self.client.config(), &p.request);
-            self.journal().lookup(&legacy)
-        })
+        let llm = self.client.config();
+        found
+            .or_else(|| {
+                let key = endpoint_request_key(llm, &p.request)?;
+                self.journal().lookup(&key)
+            })
+            .or_else(|| {
+                let legacy = legacy_request_key(llm, &p.request);
+                self.journal().lookup(&legacy)
+            })
     }
 
     /// One request: the journal's answer, else the endpoint's (journaled). `None`: not sent
@@ -426,47 +455,103 @@ mod tests {
         assert_eq!(r.push(4, 'e'), vec![(4, 'e'), (5, 'f')]);
     }
 
-    /// A journal written with the old keys is replayed: no request reaches the endpoint
-    /// (nothing listens at its address).
+    /// A journal written with the keys and header of earlier versions (the pre-stage-split
+    /// keys; the keys and config hash that held the endpoint URL) is replayed: no request
+    /// reaches the endpoint (nothing listens at its address).
     #[tokio::test]
-    async fn answers_under_legacy_keys_are_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config::default();
-        cfg.llm.base_url = Some("http://127.0.0.1:9/v1".into());
-        let cfg = cfg.validate().unwrap();
-        let req = ChatRequest::new(vec![ChatMessage::user("Write one sentence.")], 5);
-        let answered = RequestOutcome::Answered {
-            text: "An old answer.".into(),
-            finish_reason: Some("stop".into()),
-            prompt_tokens: 3,
-            completion_tokens: 4,
-            attempts: 1,
+    async fn answers_under_earlier_keys_and_headers_are_replayed() {
+        for earlier in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cfg = Config::default();
+            cfg.llm.base_url = Some("http://127.0.0.1:9/v1".into());
+            let cfg = cfg.validate().unwrap();
+            let req = ChatRequest::new(vec![ChatMessage::user("Write one sentence.")], 5);
+            let answered = RequestOutcome::Answered {
+                text: "An old answer.".into(),
+                finish_reason: Some("stop".into()),
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                attempts: 1,
+            };
+            let path = dir.path().join("journal.jsonl");
+            let header = journal_header(&cfg, &[]);
+            let (written, key) = match earlier {
+                false => (header.clone(), legacy_request_key(&cfg.llm, &req)),
+                // What synthcti wrote before the endpoint left the header and the keys.
+                true => (
+                    JournalHeader {
+                        config: header.earlier_configs[0].clone(),
+                        ..header.clone()
+                    },
+                    endpoint_request_key(&cfg.llm, &req).unwrap(),
+                ),
+            };
+            let mut old = Journal::open(&path, &written, false, false).unwrap();
+            old.record_request(&key, &answered).unwrap();
+            drop(old);
+            let journal = Journal::open(&path, &header, true, false).unwrap();
+            let fetcher = Fetcher::open(&cfg, journal).await.unwrap();
+            let planned = [PlannedRequest {
+                job: 0,
+                slot: 0,
+                seed: 5,
+                key: request_key(&cfg.llm, &req),
+                request: req,
+                example_ids: Vec::new(),
+                rewrite_of: None,
+                placeholders: Default::default(),
+                redacted: Default::default(),
+            }];
+            let got: Vec<_> = fetcher.stream(&planned).collect().await;
+            assert_eq!(got.len(), 1);
+            let (i, outcome) = got.into_iter().next().unwrap().unwrap();
+            assert_eq!((i, outcome), (0, Some(answered)));
+            let (usage, _) = fetcher.finish("m", 1.0);
+            assert_eq!(usage.requests, 0, "nothing was sent");
+        }
+    }
+
+    /// Where the model is served is not the run's identity: the header and the request keys
+    /// are the same for another URL, a one-member pool and the local server; the model is.
+    #[test]
+    fn header_and_keys_leave_the_endpoint_out() {
+        let req = ChatRequest::new(vec![ChatMessage::user("x")], 3);
+        let at = |url: Option<&str>, pool: &[&str], model: &str| {
+            let mut c = Config::default();
+            c.llm.base_url = url.map(str::to_string);
+            c.llm.endpoints = pool
+                .iter()
+                .map(|u| crate::llm::EndpointConfig::new(u))
+                .collect();
+            c.llm.model = model.into();
+            (journal_header(&c, &[]), request_key(&c.llm, &req), c)
         };
-        let path = dir.path().join("journal.jsonl");
-        let header = journal_header(&cfg, &[]);
-        let mut old = Journal::open(&path, &header, false, false).unwrap();
-        old.record_request(&legacy_request_key(&cfg.llm, &req), &answered)
-            .unwrap();
-        drop(old);
-        let journal = Journal::open(&path, &header, true, false).unwrap();
-        let fetcher = Fetcher::open(&cfg, journal).await.unwrap();
-        let planned = [PlannedRequest {
-            job: 0,
-            slot: 0,
-            seed: 5,
-            key: request_key(&cfg.llm, &req),
-            request: req,
-            example_ids: Vec::new(),
-            rewrite_of: None,
-            placeholders: Default::default(),
-            redacted: Default::default(),
-        }];
-        let got: Vec<_> = fetcher.stream(&planned).collect().await;
-        assert_eq!(got.len(), 1);
-        let (i, outcome) = got.into_iter().next().unwrap().unwrap();
-        assert_eq!((i, outcome), (0, Some(answered)));
-        let (usage, _) = fetcher.finish("m", 1.0);
-        assert_eq!(usage.requests, 0, "nothing was sent");
+        let (h1, k1, c1) = at(Some("http://127.0.0.1:8001/v1"), &[], "m");
+        let (h2, k2, _) = at(Some("http://10.0.0.2:9000/v1"), &[], "m");
+        let (h3, k3, c3) = at(None, &["http://127.0.0.1:8001/v1"], "m");
+        let (h4, k4, c4) = at(None, &[], "m");
+        assert_eq!([&h2.config, &h3.config, &h4.config], [&h1.config; 3]);
+        assert_eq!([&k2, &k3, &k4], [&k1; 3]);
+        let (h5, k5, _) = at(Some("http://127.0.0.1:8001/v1"), &[], "other");
+        assert_ne!(h5.config, h1.config, "another model is another run");
+        assert_ne!(k5, k1);
+        // Journals of earlier versions: their header hash (with the URL) is accepted, their
+        // keys (with the URL or the pool marker) are looked up; the local server's are the same.
+        assert_eq!(h1.earlier_configs.len(), 1);
+        assert_ne!(h1.earlier_configs[0], h1.config);
+        assert!(h3.earlier_configs.is_empty() && h4.earlier_configs.is_empty());
+        let old = |llm: &LlmConfig| {
+            let keyed = if llm.endpoints.is_empty() {
+                serde_json::json!({"base_url": llm.base_url, "body": request_body(llm, &req)})
+            } else {
+                serde_json::json!({"pool": true, "body": request_body(llm, &req)})
+            };
+            hex::encode(Sha256::digest(keyed.to_string().as_bytes()))[..24].to_string()
+        };
+        assert_eq!(endpoint_request_key(&c1.llm, &req), Some(old(&c1.llm)));
+        assert_eq!(endpoint_request_key(&c3.llm, &req), Some(old(&c3.llm)));
+        assert_eq!(endpoint_request_key(&c4.llm, &req), None);
+        assert_eq!(old(&c4.llm), k4, "local-server keys unchanged");
     }
 
     #[test]
