@@ -164,6 +164,63 @@ async fn hang_times_out_within_the_timeout() {
     assert_eq!(client.stats().timeouts, 1);
 }
 
+/// FAULT: a slow local server (the answer comes after 1.2 s, past `timeout_secs` = 0.5 s)
+/// is still generating: the local client's timeout grows with `max_tokens`
+/// (0.5 + 4 / 2 = 2.5 s), so the request is answered once, not cut and sent again; a remote
+/// client with the same settings times out.
+#[tokio::test]
+async fn a_slow_local_server_is_not_timed_out_while_it_generates() {
+    let slow = || Reply::Delay(Duration::from_millis(1200), Box::new(Reply::ok("Slow.")));
+    let cfg = LlmConfig {
+        timeout_secs: 0.5,
+        max_tokens: 4,
+        max_retries: 2,
+        ..cfg()
+    };
+    let server = FaultServer::start(move |_, _| slow()).await;
+    let local = LlmClient::local_server(&cfg, &server.base_url()).unwrap();
+    assert_eq!(local.attempt_timeout(), Duration::from_millis(2500));
+    let done = local.complete(&req("x", 8)).await.unwrap();
+    assert_eq!((done.text.as_str(), done.attempts), ("Slow.", 1));
+    assert_eq!((server.requests(), local.stats().timeouts), (1, 0));
+
+    let server = FaultServer::start(move |_, _| slow()).await;
+    let remote = LlmClient::new(
+        &LlmConfig {
+            max_retries: 0,
+            ..cfg
+        },
+        &server.base_url(),
+    )
+    .unwrap();
+    let err = remote.complete(&req("x", 8)).await.unwrap_err();
+    assert!(matches!(err.root(), LlmError::Timeout(_)), "{err:?}");
+}
+
+/// FAULT: when a local attempt does time out, its connection is closed and the retry comes
+/// only after `LOCAL_CANCEL_GRACE`: the server never holds two copies of the request.
+#[tokio::test]
+async fn a_timed_out_local_request_is_closed_before_its_retry() {
+    let server = FaultServer::scripted(vec![Reply::Hang, Reply::ok("Back.")]).await;
+    let cfg = LlmConfig {
+        timeout_secs: 0.2,
+        max_tokens: 1,
+        ..cfg()
+    };
+    let client = LlmClient::local_server(&cfg, &server.base_url()).unwrap();
+    let t0 = Instant::now();
+    let done = client.complete(&req("x", 9)).await.unwrap();
+    assert_eq!((done.text.as_str(), done.attempts), ("Back.", 2));
+    assert!(t0.elapsed() >= Duration::from_millis(700) + synthcti::llm::LOCAL_CANCEL_GRACE);
+    assert_eq!(server.requests(), 2);
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "the hung request was still open at the retry"
+    );
+    assert_eq!(client.stats().timeouts, 1);
+}
+
 #[tokio::test]
 async fn hang_then_success_is_retried() {
     let server = FaultServer::scripted(vec![Reply::Hang, Reply::ok("Back.")]).await;

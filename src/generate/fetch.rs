@@ -254,7 +254,7 @@ impl Fetcher {
             true => Some(Arc::new(LocalServer::start(&cfg.local).await?)),
         };
         let client = match (&server, &cfg.llm.base_url) {
-            (Some(s), _) => EndpointPool::single(&cfg.llm, s.base_url())?,
+            (Some(s), _) => EndpointPool::local(&cfg.llm, s.base_url())?,
             (None, Some(url)) => EndpointPool::single(&cfg.llm, url)?,
             (None, None) => EndpointPool::new(&cfg.llm)?,
         };

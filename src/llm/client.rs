@@ -9,6 +9,15 @@
 //! internal retry layer, so exactly one retry loop runs: ours, built on `backon` (exponential
 //! backoff with seeded jitter, `Retry-After` as a floor via `adjust`), plus a per-attempt
 //! timeout and a semaphore around each attempt.
+//!
+//! Against the bundled local llama-server ([`LlmClient::local_server`]) the per-attempt
+//! timeout grows with the token budget: `timeout_secs + max_tokens / LOCAL_MIN_TOKENS_PER_SEC`
+//! (2 tokens/s, slower than SmolLM2-135M on one busy core), so a request that is still
+//! generating on a shared CPU is not cut and sent again. When an attempt does time out, its
+//! HTTP future is dropped first — reqwest closes the connection, and llama-server cancels a
+//! task whose connection is closed (it polls every second) — and the attempt waits
+//! [`LOCAL_CANCEL_GRACE`] more before it returns, so its retry never meets a second copy of
+//! the same request in the server.
 
 use crate::error_chain;
 use std::future::Future;
@@ -37,6 +46,15 @@ const BODY_EXCERPT_CHARS: usize = 300;
 
 /// A cheap-to-clone handle to an OpenAI-compatible chat endpoint.
 ///
+/// The slowest generation rate (tokens per second) assumed of the local server when its
+/// per-attempt timeout is sized.
+pub const LOCAL_MIN_TOKENS_PER_SEC: f64 = 2.0;
+
+/// How long a timed-out attempt against the local server waits, after closing its
+/// connection, before it returns (and may be retried): longer than llama-server's one-second
+/// poll of closed connections.
+pub const LOCAL_CANCEL_GRACE: Duration = Duration::from_secs(2);
+
 /// Clones share the HTTP connection pool, the concurrency semaphore and the counters, so
 /// a batch of requests can be spawned as tasks, each with its own clone. One failing
 /// request never affects the others: it is retried on its own and, in the end, returns its
@@ -52,6 +70,8 @@ struct Inner {
     base_url: String,
     host: String,
     timeout: Duration,
+    /// The bundled local server: timeout scaled by `max_tokens`, a grace after a timeout.
+    local: bool,
     limit: Semaphore,
     stats: LlmStats,
 }
@@ -71,6 +91,18 @@ impl LlmClient {
     /// configured `cfg.base_url` is not consulted here. Validates `cfg` and reads the API key
     /// from the environment variable named by `cfg.api_key_env`.
     pub fn new(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
+        Self::build(cfg, base_url, false)
+    }
+
+    /// A client for the bundled local llama-server at `base_url`: each attempt may run
+    /// `timeout_secs + max_tokens / LOCAL_MIN_TOKENS_PER_SEC` seconds, and a timed-out
+    /// attempt is cancelled (its connection closed) [`LOCAL_CANCEL_GRACE`] before it may be
+    /// retried (see the module notes).
+    pub fn local_server(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
+        Self::build(cfg, base_url, true)
+    }
+
+    fn build(cfg: &LlmConfig, base_url: &str, local: bool) -> Result<Self, LlmError> {
         cfg.check()?;
         let url = check_base_url(base_url)?;
         let base_url = base_url.trim().trim_end_matches('/').to_string();
@@ -93,7 +125,11 @@ impl LlmClient {
             });
         }
 
-        let timeout = Duration::from_secs_f64(cfg.timeout_secs);
+        let mut timeout = Duration::from_secs_f64(cfg.timeout_secs);
+        if local {
+            timeout +=
+                Duration::from_secs_f64(f64::from(cfg.max_tokens) / LOCAL_MIN_TOKENS_PER_SEC);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(cfg.concurrency)
@@ -116,6 +152,7 @@ impl LlmClient {
                 base_url,
                 host,
                 timeout,
+                local,
                 limit: Semaphore::new(cfg.concurrency),
                 stats: LlmStats::default(),
             }),
@@ -239,6 +276,11 @@ impl LlmClient {
         self.attempt(&self.body(req), attempts).await
     }
 
+    /// The per-attempt timeout (scaled by `max_tokens` for the local server).
+    pub fn attempt_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// One HTTP attempt under the semaphore and the timeout.
     async fn attempt(&self, body: &Value, attempts: &AtomicU32) -> Result<Completion, LlmError> {
         let inner = &self.inner;
@@ -250,12 +292,18 @@ impl LlmClient {
         LlmStats::inc(&inner.stats.requests);
         tracing::debug!(host = %inner.host, attempt = n, "LLM request");
         let started = Instant::now();
+        // the request future is dropped (its connection closed) when the timeout fires
         let answer = tokio::time::timeout(
             inner.timeout,
             inner.api.chat().create_byot::<&Value, Value>(body),
         )
         .await;
         let elapsed = started.elapsed();
+        if answer.is_err() && inner.local {
+            // let the local server notice the closed connection and cancel the task before a
+            // retry sends the same request again
+            tokio::time::sleep(LOCAL_CANCEL_GRACE).await;
+        }
         inner.stats.add_time(elapsed);
         let result = match answer {
             Err(_) => Err(LlmError::Timeout(inner.timeout)),

@@ -37,7 +37,7 @@ pub mod pool;
 mod stats;
 
 pub(crate) use client::parse_retry_after;
-pub use client::{LlmClient, request_body};
+pub use client::{LOCAL_CANCEL_GRACE, LOCAL_MIN_TOKENS_PER_SEC, LlmClient, request_body};
 pub use error::LlmError;
 pub(crate) use error::excerpt;
 pub use local::{LocalServer, LocalServerConfig};

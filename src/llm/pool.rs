@@ -261,6 +261,13 @@ impl EndpointPool {
         Ok(Self::of(cfg, vec![(client, 1.0)]))
     }
 
+    /// The bundled local server at `base_url` ([`LlmClient::local_server`]: a timeout that
+    /// grows with `max_tokens`, no second copy of a timed-out request).
+    pub fn local(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
+        let client = LlmClient::local_server(cfg, base_url)?;
+        Ok(Self::of(cfg, vec![(client, 1.0)]))
+    }
+
     /// The pool of `cfg.endpoints` (each validated, its key read from its variable).
     pub fn new(cfg: &LlmConfig) -> Result<Self, LlmError> {
         let mut clients = Vec::with_capacity(cfg.endpoints.len());
