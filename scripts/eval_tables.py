@@ -9,7 +9,7 @@ Every evaluation table in README.md (and docs/) sits between two markers:
 
 `check` regenerates each block from its results.json and fails (exit 1, with a diff) when the
 text differs, so a published number cannot drift from the output behind it; `write` rewrites
-the blocks. Kinds: `primary` (one sentence), `comparisons` (arm vs arm, Holm-adjusted),
+the blocks. Kinds: `command` (the run's command file as a shell block), `primary` (one sentence), `comparisons` (arm vs arm, Holm-adjusted),
 `vs-none` (each arm vs no augmentation, Holm-adjusted).
 
     python3 scripts/eval_tables.py check README.md
@@ -114,8 +114,24 @@ def vs_none(results):
 KINDS = {"primary": primary, "comparisons": comparisons, "vs-none": vs_none}
 
 
+def command(path):
+    """The run's command (docs/eval/NAME/command) as a shell block."""
+    args = path.read_text().split()
+    lines, line = [], "synthcti"
+    for a in args + ["--output", f"out/{path.parent.name}"]:
+        if a.startswith("--") and len(line) > 60:
+            lines.append(line + " \\")
+            line = "  " + a
+        else:
+            line += " " + a
+    lines.append(line)
+    return "```bash\n" + "\n".join(lines) + "\n```\n"
+
+
 def render(root, match):
     path = root / match.group("path")
+    if match.group("kind") == "command":
+        return command(path)
     results = json.loads(path.read_text())
     return KINDS[match.group("kind")](results)
 

@@ -7,9 +7,11 @@
 //!
 //! A copy is: the same words (case, whitespace and punctuation folded); a containment near
 //! copy ([`crate::nearcopy`], e.g. "TrickBot " + a test sentence) — for texts of 2–4 words,
-//! which have no 5-word shingle, the whole short text appearing word for word inside the
-//! other; or, when the policy has a cosine threshold and the sweep an embedder, a
-//! sentence-embedding near duplicate. A one-word text is checked for the exact case only.
+//! which have no 5-word shingle, the whole short text appearing word for word inside a
+//! text **of the same label** (a fragment such as "net user" inside a sentence of another
+//! technique gives that technique's label away no more than any shared word does); or, when
+//! the policy has a cosine threshold and the sweep an embedder, a sentence-embedding near
+//! duplicate. A one-word text is checked for the exact case only.
 //!
 //! [`LeakCheck::scores`] measures each row once; any policy's verdict follows from the
 //! scores, so the sweep reports how many rows a ×2 looser and a ×2 tighter screen would
@@ -185,36 +187,42 @@ pub fn word_key(text: &str) -> String {
     words(&text.to_lowercase()).collect::<Vec<_>>().join(" ")
 }
 
-/// Short texts (2 to [`SHINGLE`]` − 1` words), which have no shingle: the indexed short
-/// texts by their words, and every 2..[`SHINGLE`]-word run of every indexed text.
+/// Short texts (2 to [`SHINGLE`]` − 1` words), which have no shingle, per label: the
+/// indexed short texts by their words, and every 2..[`SHINGLE`]-word run of every indexed
+/// text (each entry is `label` + U+001F + words).
 #[derive(Default)]
 struct ShortIndex {
     short: HashSet<String>,
     runs: HashSet<String>,
 }
 
-fn runs(tokens: &[&str]) -> impl Iterator<Item = String> {
-    (2..SHINGLE).flat_map(move |k| tokens.windows(k).map(|w| w.join(" ")))
+fn runs<'a>(label: &'a str, tokens: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
+    (2..SHINGLE).flat_map(move |k| {
+        tokens
+            .windows(k)
+            .map(move |w| format!("{label}\u{1f}{}", w.join(" ")))
+    })
 }
 
 impl ShortIndex {
-    fn new(keys: &[String]) -> Self {
+    fn new(keys: &[String], labels: &[&str]) -> Self {
         let mut index = Self::default();
-        for key in keys {
+        for (key, label) in keys.iter().zip(labels) {
             let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
             if (2..SHINGLE).contains(&tokens.len()) {
-                index.short.insert(key.clone());
+                index.short.insert(format!("{label}\u{1f}{key}"));
             }
-            index.runs.extend(runs(&tokens));
+            index.runs.extend(runs(label, &tokens));
         }
         index
     }
 
-    /// A short query inside an indexed text, or a short indexed text inside the query.
-    fn contains(&self, key: &str) -> bool {
+    /// A short query inside an indexed text of its label, or a short indexed text of its
+    /// label inside the query.
+    fn contains(&self, key: &str, label: &str) -> bool {
         let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
-        ((2..SHINGLE).contains(&tokens.len()) && self.runs.contains(key))
-            || runs(&tokens).any(|r| self.short.contains(&r))
+        ((2..SHINGLE).contains(&tokens.len()) && self.runs.contains(&format!("{label}\u{1f}{key}")))
+            || runs(label, &tokens).any(|r| self.short.contains(&r))
     }
 }
 
@@ -232,17 +240,18 @@ fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, Eva
 }
 
 impl LeakCheck {
-    /// Indexes `texts`; embeds them when the policy has a cosine threshold (then `embedder`
-    /// is required).
+    /// Indexes `texts` (text, label); embeds them when the policy has a cosine threshold
+    /// (then `embedder` is required).
     pub fn new(
-        texts: &[&str],
+        rows: &[(&str, &str)],
         policy: &LeakPolicy,
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
+        let (texts, labels): (Vec<&str>, Vec<&str>) = rows.iter().copied().unzip();
         let cosine = match (policy.near_cosine, embedder) {
             (None, _) => None,
             (Some(_), Some(e)) => Some(CosineIndex::from_rows(
-                embed(e, texts)?,
+                embed(e, &texts)?,
                 AnnParams::default(),
             )),
             (Some(_), None) => {
@@ -254,10 +263,10 @@ impl LeakCheck {
         let keys: Vec<String> = texts.iter().map(|t| word_key(t)).collect();
         Ok(Self {
             policy: *policy,
-            short: ShortIndex::new(&keys),
+            short: ShortIndex::new(&keys, &labels),
             exact: keys.into_iter().filter(|k| !k.is_empty()).collect(),
             // Threshold 0: `find` returns the highest containment, for any policy.
-            copies: ContainmentIndex::new(texts, 0.0),
+            copies: ContainmentIndex::new(&texts, 0.0),
             cosine,
         })
     }
@@ -267,20 +276,20 @@ impl LeakCheck {
         &self.policy
     }
 
-    /// How close each of `rows` comes to the indexed texts.
+    /// How close each of `rows` (text, label) comes to the indexed texts.
     pub fn scores(
         &self,
-        rows: &[&str],
+        rows: &[(&str, &str)],
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Vec<LeakScore>, EvalError> {
         let mut out: Vec<LeakScore> = rows
             .iter()
-            .map(|r| {
+            .map(|&(r, label)| {
                 let key = word_key(r);
                 let contained = self.copies.find(r).map_or(0.0, |c| c.containment);
                 LeakScore {
                     exact: self.exact.contains(&key),
-                    containment: if self.short.contains(&key) {
+                    containment: if self.short.contains(&key, label) {
                         1.0
                     } else {
                         contained
@@ -293,7 +302,8 @@ impl LeakCheck {
             && !rows.is_empty()
             && !index.is_empty()
         {
-            let emb = embed(e, rows)?;
+            let texts: Vec<&str> = rows.iter().map(|r| r.0).collect();
+            let emb = embed(e, &texts)?;
             for (row, score) in emb.outer_iter().zip(out.iter_mut()) {
                 score.cosine = Some(index.max_cosine(row));
             }
@@ -301,10 +311,10 @@ impl LeakCheck {
         Ok(out)
     }
 
-    /// The verdict of the check's policy on each of `rows` (`None`: clean).
+    /// The verdict of the check's policy on each of `rows` (text, label; `None`: clean).
     pub fn screen(
         &self,
-        rows: &[&str],
+        rows: &[(&str, &str)],
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Vec<Option<Leak>>, EvalError> {
         Ok(self
@@ -336,8 +346,11 @@ impl CleanRows {
         check: &LeakCheck,
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
-        let texts: Vec<&str> = produced.iter().map(|s| s.text.as_str()).collect();
-        let scores = check.scores(&texts, embedder)?;
+        let rows: Vec<(&str, &str)> = produced
+            .iter()
+            .map(|s| (s.text.as_str(), s.label.as_str()))
+            .collect();
+        let scores = check.scores(&rows, embedder)?;
         let mut out = Self::default();
         let mut screened = Vec::with_capacity(scores.len());
         for (row, score) in produced.into_iter().zip(scores) {
@@ -424,13 +437,13 @@ mod tests {
 
     #[test]
     fn one_screen_for_exact_and_contained_copies() {
-        let check = LeakCheck::new(&[TEST], &LeakPolicy::default(), None).unwrap();
+        let check = LeakCheck::new(&[(TEST, "T1")], &LeakPolicy::default(), None).unwrap();
         let rows = [
             TEST.to_uppercase(),
             format!("TrickBot {TEST}"),
             "An unrelated sentence about scheduled tasks on hosts.".into(),
         ];
-        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let refs: Vec<(&str, &str)> = rows.iter().map(|r| (r.as_str(), "T2")).collect();
         assert_eq!(
             check.screen(&refs, None).unwrap(),
             vec![Some(Leak::Exact), Some(Leak::Containment), None]
@@ -439,33 +452,52 @@ mod tests {
             near_cosine: Some(0.9),
             ..LeakPolicy::default()
         };
-        assert!(LeakCheck::new(&[TEST], &cosine, None).is_err());
+        assert!(LeakCheck::new(&[(TEST, "T1")], &cosine, None).is_err());
     }
 
     #[test]
     fn punctuation_and_short_texts_are_copies_too() {
         let check = LeakCheck::new(
-            &[TEST, "Scheduled Task/Job", "PowerShell"],
+            &[
+                (TEST, "T1082"),
+                ("Scheduled Task/Job", "T1053"),
+                ("PowerShell", "T1059.001"),
+            ],
             &LeakPolicy::default(),
             None,
         )
         .unwrap();
         let rows = [
-            // Punctuation folded.
-            "the malware collects the computer-name, and the user name of the victim",
-            // A 3-word test text inside a longer row (no 5-word shingle exists).
-            "APT29 created a scheduled task job to persist on the host.",
-            // A short row inside a test text.
-            "the computer name",
+            // Punctuation folded (any label).
+            (
+                "the malware collects the computer-name, and the user name of the victim",
+                "T9",
+            ),
+            // A 3-word test text inside a longer row of its label (no 5-word shingle).
+            (
+                "APT29 created a scheduled task job to persist on the host.",
+                "T1053",
+            ),
+            // … but not inside a row of another label.
+            (
+                "APT29 created a scheduled task job to persist on the host.",
+                "T1547",
+            ),
+            // A short row inside a test text of its label.
+            ("the computer name", "T1082"),
             // A one-word test text is checked for the exact case only.
-            "Attackers ran PowerShell scripts from memory on every host.",
-            "powershell",
+            (
+                "Attackers ran PowerShell scripts from memory on every host.",
+                "T1059.001",
+            ),
+            ("powershell", "T1059.001"),
         ];
         assert_eq!(
             check.screen(&rows, None).unwrap(),
             vec![
                 Some(Leak::Exact),
                 Some(Leak::Containment),
+                None,
                 Some(Leak::Containment),
                 None,
                 Some(Leak::Exact)
@@ -502,7 +534,7 @@ mod tests {
 
     #[test]
     fn prefixes_count_the_leaks_met_on_the_way() {
-        let check = LeakCheck::new(&[TEST], &LeakPolicy::default(), None).unwrap();
+        let check = LeakCheck::new(&[(TEST, "T1")], &LeakPolicy::default(), None).unwrap();
         let produced = vec![
             row("T1", "first clean row of label one here"),
             row("T1", &format!("TrickBot {TEST}")),

@@ -725,8 +725,11 @@ impl FoldRun<'_> {
         mut embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<(), EvalError> {
         let config = self.ctx.config;
-        let texts: Vec<&str> = self.test_samples.iter().map(|s| s.text.as_str()).collect();
-        let check = LeakCheck::new(&texts, &config.leak, embedder.as_deref_mut())?;
+        let check = LeakCheck::new(
+            &text_label(self.test_samples),
+            &config.leak,
+            embedder.as_deref_mut(),
+        )?;
         for (r, &ratio) in config.positive_ratios().iter().enumerate() {
             let want = wanted(self.deficits, ratio);
             let mut outputs = Vec::with_capacity(arms.len());
@@ -781,6 +784,13 @@ impl FoldRun<'_> {
     }
 }
 
+/// Each row's (text, label), as the leak screen takes them.
+fn text_label(rows: &[Sample]) -> Vec<(&str, &str)> {
+    rows.iter()
+        .map(|s| (s.text.as_str(), s.label.as_str()))
+        .collect()
+}
+
 /// Removes from `test` the rows that copy a training row under `policy` (the same screen
 /// the arms' rows go through, pointed the other way); counts them, and what a looser and
 /// a tighter policy would have removed.
@@ -790,11 +800,9 @@ fn drop_test_copies(
     policy: &LeakPolicy,
     embedder: Option<&mut (dyn Embedder + '_)>,
 ) -> Result<(Vec<Sample>, LeakCounts, LeakSensitivity), EvalError> {
-    let train_texts: Vec<&str> = train.iter().map(|s| s.text.as_str()).collect();
     let mut embedder = embedder;
-    let check = LeakCheck::new(&train_texts, policy, embedder.as_deref_mut())?;
-    let test_texts: Vec<&str> = test.iter().map(|s| s.text.as_str()).collect();
-    let scores = check.scores(&test_texts, embedder)?;
+    let check = LeakCheck::new(&text_label(train), policy, embedder.as_deref_mut())?;
+    let scores = check.scores(&text_label(&test), embedder)?;
     let mut dropped = LeakCounts::default();
     let mut kept = Vec::with_capacity(test.len());
     for (row, s) in test.into_iter().zip(&scores) {
@@ -1151,7 +1159,7 @@ mod tests {
             group: None,
             origin: Origin::Synthetic,
         };
-        let check = LeakCheck::new(&["unrelated"], &LeakPolicy::default(), None).unwrap();
+        let check = LeakCheck::new(&[("unrelated", "T1")], &LeakPolicy::default(), None).unwrap();
         let cap: BTreeMap<TechniqueId, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
         let full: Vec<Sample> = (0..2)
             .map(|i| row("T1", i))
