@@ -814,11 +814,14 @@ fn drop_test_copies(
     Ok((kept, dropped, LeakSensitivity::of(policy, &scores)))
 }
 
+/// Comparisons as (arm, base) indices into the arm list.
+type IndexPairs = Vec<(usize, usize)>;
+
 /// Checks arm names and comparisons; returns the names and the comparisons as index pairs.
 fn check_arms(
     arms: &[&mut dyn Augmenter],
     config: &SweepConfig,
-) -> Result<(Vec<String>, Vec<(usize, usize)>), EvalError> {
+) -> Result<(Vec<String>, IndexPairs), EvalError> {
     let names: Vec<String> = arms.iter().map(|a| a.name().to_owned()).collect();
     let unique: HashSet<&String> = names.iter().collect();
     if unique.len() != names.len() || names.iter().any(|n| n.is_empty() || n == "none") {
