@@ -43,12 +43,23 @@ def member(results, arm, base, ratio, weight, metric):
     return None
 
 
-def is_primary(results, pair, ratio, metric):
+def is_primary(results, pair, ratio, weight, metric):
     p = results["claims"].get("primary")
     if not p:
         return False
     q = p["primary"]
-    return q["pair"] == pair and q["ratio"] == ratio and q["metric"] == metric
+    return (q["pair"], q["ratio"], p.get("synthetic_weight", 1.0), q["metric"]) == (pair, ratio, weight, metric)
+
+
+def unadjusted(d):
+    if not d.get("ci95_corrected"):
+        return f"{d['mean']:+.3f} (no interval)"
+    lo, hi = d["ci95_corrected"]
+    return interval(d["mean"], lo, hi, d["significant"])
+
+
+def mean_or_dash(m):
+    return f"{m['mean']:.3f}" if m["n"] else "–"
 
 
 def primary(results):
@@ -56,11 +67,10 @@ def primary(results):
     if not p:
         return "No primary comparison.\n"
     q, d = p["primary"], p["delta"]
-    lo, hi = d["ci95_corrected"]
     metric = "rare macro-F1" if q["metric"] == "rare-macro-f1" else "macro-F1"
     return (
         f"**{q['pair']['arm']} vs {q['pair']['base']}, Δ {metric} at ratio {q['ratio']:g}: "
-        f"{interval(d['mean'], lo, hi, d['significant'])}** (95%, tested alone, "
+        f"{unadjusted(d)}** (95%, tested alone, "
         f"{d['n']} paired runs, p = {d['p']:.3f}; rows added per run "
         f"{p['added'][0]['mean']:.0f} vs {p['added'][1]['mean']:.0f} of "
         f"{p['requested']['mean']:.0f} requested)\n"
@@ -77,10 +87,8 @@ def comparisons(results):
             continue
         cells = []
         for metric, key in METRICS:
-            if is_primary(results, c["pair"], c["ratio"], metric):
-                d = c["deltas"][key]
-                lo, hi = d["ci95_corrected"]
-                cells.append(f"**{interval(d['mean'], lo, hi, d['significant'])}** (primary, 95%)")
+            if is_primary(results, c["pair"], c["ratio"], c["synthetic_weight"], metric):
+                cells.append(f"**{unadjusted(c['deltas'][key])}** (primary, 95%)")
             else:
                 cells.append(member(results, c["pair"]["arm"], c["pair"]["base"], c["ratio"], 1.0, metric) or "–")
         out.append(
@@ -98,7 +106,7 @@ def vs_none(results):
     ]
     n = results["none"]
     out.append(
-        f"| none | 0 | 0 | {n['macro_f1']['mean']:.3f} | – | {n['rare_macro_f1']['mean']:.3f} | – |"
+        f"| none | 0 | 0 | {n['macro_f1']['mean']:.3f} | – | {mean_or_dash(n['rare_macro_f1'])} | – |"
     )
     for r in results["results"]:
         if r["synthetic_weight"] != 1.0:
@@ -106,7 +114,7 @@ def vs_none(results):
         d = [member(results, r["arm"], "none", r["ratio"], 1.0, m) or "–" for m, _ in METRICS]
         out.append(
             f"| {r['arm']} | {r['ratio']:g} | {r['added_rows']['mean']:.0f} ({r['requested_rows']['mean']:.0f}) | "
-            f"{r['macro_f1']['mean']:.3f} | {d[0]} | {r['rare_macro_f1']['mean']:.3f} | {d[1]} |"
+            f"{r['macro_f1']['mean']:.3f} | {d[0]} | {mean_or_dash(r['rare_macro_f1'])} | {d[1]} |"
         )
     return "\n".join(out) + "\n"
 

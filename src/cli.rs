@@ -233,7 +233,7 @@ pub struct EvalArgs {
     /// augment target (`to-count:N`, `ratio:R`, `absolute:N`).
     #[arg(long, default_value = "median", value_parser = eval_target)]
     pub target: Target,
-    /// Keep test rows that have an exact copy in the training part.
+    /// Keep test rows that copy a training row (exact, contained or embedding near copies).
     #[arg(long)]
     pub keep_test_duplicates: bool,
 }
@@ -241,7 +241,7 @@ pub struct EvalArgs {
 /// The synthcti arms' on-label rates, filter rejections and configurations.
 fn pipeline_arms_markdown(arms: &[PipelineArm], files: &[(String, PathBuf)]) -> String {
     use crate::report::OnLabel;
-    let mut md = String::from("\n## synthcti arms: on-label rate over all folds\n\n");
+    let mut md = String::from("\n## synthcti arms: on-label rate over all folds and ratios\n\n");
     md.push_str("Rows whose technique a TF-IDF (char 2–5) + linear SVM trained on the fold's training part ranks first.\n\n| arm | LLM requests | LLM rows | procedure rows |\n|---|---:|---:|---:|\n");
     for arm in arms {
         let o = arm.on_label();
@@ -253,7 +253,7 @@ fn pipeline_arms_markdown(arms: &[PipelineArm], files: &[(String, PathBuf)]) -> 
             OnLabel::rate(o.procedures_on_label, o.procedures),
         ));
     }
-    md.push_str("\n## synthcti arms: filter rejections over all folds\n\n");
+    md.push_str("\n## synthcti arms: filter rejections over all folds and ratios\n\n");
     md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (exact, contained or near copies) that the filter kept out of training before the leak screen.\n\n| arm | reason | rows |\n|---|---|---:|\n");
     for arm in arms {
         for (reason, n) in arm.rejected() {

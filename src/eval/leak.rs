@@ -6,10 +6,12 @@
 //! - **on every arm's added rows**, a row that copies a (remaining) test row is dropped.
 //!
 //! A copy is: the same words (case, whitespace and punctuation folded); a containment near
-//! copy ([`crate::nearcopy`], e.g. "TrickBot " + a test sentence) — for texts of 2–4 words,
-//! which have no 5-word shingle, the whole short text appearing word for word inside a
-//! text **of the same label** (a fragment such as "net user" inside a sentence of another
-//! technique gives that technique's label away no more than any shared word does); or, when
+//! copy ([`crate::nearcopy`], e.g. "TrickBot " + a test sentence) — for a **test** text of
+//! 2–4 words, which has no 5-word shingle, the whole test text appearing word for word
+//! inside a training or added text **of the same label** (a fragment such as "net user"
+//! inside a sentence of another technique gives that technique's label away no more than
+//! any shared word does; a short *training* text inside a long test sentence is a shared
+//! keyword, not a copy, so the rule only runs that one way); or, when
 //! the policy has a cosine threshold and the sweep an embedder, a sentence-embedding near
 //! duplicate. A one-word text is checked for the exact case only.
 //!
@@ -217,18 +219,33 @@ impl ShortIndex {
         index
     }
 
-    /// A short query inside an indexed text of its label, or a short indexed text of its
-    /// label inside the query.
-    fn contains(&self, key: &str, label: &str) -> bool {
-        let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
-        ((2..SHINGLE).contains(&tokens.len()) && self.runs.contains(&format!("{label}\u{1f}{key}")))
-            || runs(label, &tokens).any(|r| self.short.contains(&r))
+    /// A short query inside an indexed text of its label.
+    fn query_inside(&self, key: &str, label: &str) -> bool {
+        let words = key.split(' ').filter(|t| !t.is_empty()).count();
+        (2..SHINGLE).contains(&words) && self.runs.contains(&format!("{label}\u{1f}{key}"))
     }
+
+    /// A short indexed text of the query's label inside the query.
+    fn indexed_inside(&self, key: &str, label: &str) -> bool {
+        let tokens: Vec<&str> = key.split(' ').filter(|t| !t.is_empty()).collect();
+        runs(label, &tokens).any(|r| self.short.contains(&r))
+    }
+}
+
+/// Which side of the split the indexed texts are: the short-text rule only flags a short
+/// **test** text inside a longer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexed {
+    /// The test part (queries: rows an arm adds).
+    Test,
+    /// The training part (queries: test rows).
+    Training,
 }
 
 /// A set of texts (a fold's test part, or its training part), indexed for screening.
 pub struct LeakCheck {
     policy: LeakPolicy,
+    side: Indexed,
     exact: HashSet<String>,
     copies: ContainmentIndex,
     short: ShortIndex,
@@ -240,10 +257,11 @@ fn embed(embedder: &mut dyn Embedder, texts: &[&str]) -> Result<Array2<f32>, Eva
 }
 
 impl LeakCheck {
-    /// Indexes `texts` (text, label); embeds them when the policy has a cosine threshold
-    /// (then `embedder` is required).
+    /// Indexes `rows` (text, label) of one `side`; embeds them when the policy has a cosine
+    /// threshold (then `embedder` is required).
     pub fn new(
         rows: &[(&str, &str)],
+        side: Indexed,
         policy: &LeakPolicy,
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<Self, EvalError> {
@@ -263,12 +281,21 @@ impl LeakCheck {
         let keys: Vec<String> = texts.iter().map(|t| word_key(t)).collect();
         Ok(Self {
             policy: *policy,
+            side,
             short: ShortIndex::new(&keys, &labels),
             exact: keys.into_iter().filter(|k| !k.is_empty()).collect(),
             // Threshold 0: `find` returns the highest containment, for any policy.
             copies: ContainmentIndex::new(&texts, 0.0),
             cosine,
         })
+    }
+
+    /// The short-text rule: a short test text inside a text of its label.
+    fn short_copy(&self, key: &str, label: &str) -> bool {
+        match self.side {
+            Indexed::Test => self.short.indexed_inside(key, label),
+            Indexed::Training => self.short.query_inside(key, label),
+        }
     }
 
     /// The policy the check was built with.
@@ -289,7 +316,7 @@ impl LeakCheck {
                 let contained = self.copies.find(r).map_or(0.0, |c| c.containment);
                 LeakScore {
                     exact: self.exact.contains(&key),
-                    containment: if self.short.contains(&key, label) {
+                    containment: if self.short_copy(&key, label) {
                         1.0
                     } else {
                         contained
@@ -437,7 +464,8 @@ mod tests {
 
     #[test]
     fn one_screen_for_exact_and_contained_copies() {
-        let check = LeakCheck::new(&[(TEST, "T1")], &LeakPolicy::default(), None).unwrap();
+        let check =
+            LeakCheck::new(&[(TEST, "T1")], Indexed::Test, &LeakPolicy::default(), None).unwrap();
         let rows = [
             TEST.to_uppercase(),
             format!("TrickBot {TEST}"),
@@ -452,7 +480,7 @@ mod tests {
             near_cosine: Some(0.9),
             ..LeakPolicy::default()
         };
-        assert!(LeakCheck::new(&[(TEST, "T1")], &cosine, None).is_err());
+        assert!(LeakCheck::new(&[(TEST, "T1")], Indexed::Test, &cosine, None).is_err());
     }
 
     #[test]
@@ -463,6 +491,7 @@ mod tests {
                 ("Scheduled Task/Job", "T1053"),
                 ("PowerShell", "T1059.001"),
             ],
+            Indexed::Test,
             &LeakPolicy::default(),
             None,
         )
@@ -483,7 +512,7 @@ mod tests {
                 "APT29 created a scheduled task job to persist on the host.",
                 "T1547",
             ),
-            // A short row inside a test text of its label.
+            // A short added row inside a test text is a shared keyword, not a copy.
             ("the computer name", "T1082"),
             // A one-word test text is checked for the exact case only.
             (
@@ -498,10 +527,35 @@ mod tests {
                 Some(Leak::Exact),
                 Some(Leak::Containment),
                 None,
-                Some(Leak::Containment),
+                None,
                 None,
                 Some(Leak::Exact)
             ]
+        );
+        // Pointed the other way (test rows against a training part): a short test row
+        // inside a training sentence of its label is a copy; a long test row holding a
+        // short training text is not.
+        let train = LeakCheck::new(
+            &[
+                ("APT29 created a scheduled task job to persist.", "T1053"),
+                ("rundll32.exe", "T1218.011"),
+            ],
+            Indexed::Training,
+            &LeakPolicy::default(),
+            None,
+        )
+        .unwrap();
+        let test = [
+            ("Scheduled Task/Job", "T1053"),
+            (
+                "The malware is a DLL that is launched using rundll32.exe:",
+                "T1218.011",
+            ),
+            ("rundll32 exe", "T1218.011"),
+        ];
+        assert_eq!(
+            train.screen(&test, None).unwrap(),
+            vec![Some(Leak::Containment), None, Some(Leak::Exact)]
         );
     }
 
@@ -534,7 +588,8 @@ mod tests {
 
     #[test]
     fn prefixes_count_the_leaks_met_on_the_way() {
-        let check = LeakCheck::new(&[(TEST, "T1")], &LeakPolicy::default(), None).unwrap();
+        let check =
+            LeakCheck::new(&[(TEST, "T1")], Indexed::Test, &LeakPolicy::default(), None).unwrap();
         let produced = vec![
             row("T1", "first clean row of label one here"),
             row("T1", &format!("TrickBot {TEST}")),

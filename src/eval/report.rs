@@ -215,11 +215,10 @@ fn primary_section(md: &mut String, results: &SweepResults) {
         return;
     };
     let d = &p.delta;
-    let ci = d
-        .ci95_corrected
-        .map_or("no interval (fewer than 2 runs)".into(), |[lo, hi]| {
-            format!("[{lo:+.3}, {hi:+.3}]")
-        });
+    let ci = d.ci95_corrected.map_or(
+        "no interval (fewer than 2 paired runs with this score)".into(),
+        |[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]"),
+    );
     let verdict = if d.significant {
         "the interval excludes 0"
     } else {
@@ -286,7 +285,10 @@ fn comparison_table(md: &mut String, results: &SweepResults) {
     for c in &results.comparisons {
         let cell = |metric| {
             let primary = claims.primary.as_ref().is_some_and(|p| {
-                p.primary.pair == c.pair && p.primary.ratio == c.ratio && p.primary.metric == metric
+                p.primary.pair == c.pair
+                    && p.primary.ratio == c.ratio
+                    && p.primary.metric == metric
+                    && p.synthetic_weight == c.synthetic_weight
             });
             if primary {
                 "primary (above)".to_string()

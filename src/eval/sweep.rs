@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EvalError;
 use super::baselines::Augmenter;
-use super::leak::{CleanRows, LeakCheck, LeakCounts, LeakPolicy, LeakSensitivity};
+use super::leak::{CleanRows, Indexed, LeakCheck, LeakCounts, LeakPolicy, LeakSensitivity};
 use super::metrics::{MeanStd, PairedDelta, Scores, score};
 use super::multiplicity::{ALPHA, HolmAdjusted, holm};
 use super::probe::ProbeConfig;
@@ -256,6 +256,11 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return bad("at least one seed is needed");
         }
+        if self.seeds.iter().collect::<HashSet<_>>().len() != self.seeds.len() {
+            return bad(
+                "seeds must be distinct (a repeated seed repeats its folds and inflates n)",
+            );
+        }
         if self
             .ratios
             .iter()
@@ -446,6 +451,8 @@ pub struct FamilyMember {
 pub struct PrimaryResult {
     /// What was named primary.
     pub primary: Primary,
+    /// The synthetic weight it was tested at (the first one swept).
+    pub synthetic_weight: f32,
     /// Its paired difference (95%, tested alone).
     pub delta: PairedDelta,
     /// Rows the arm and the base added per run.
@@ -604,11 +611,12 @@ impl FoldContext<'_> {
         embedder: Option<&mut (dyn Embedder + '_)>,
     ) -> Result<RunScores, EvalError> {
         let rows: Vec<&Sample> = self.train.iter().chain(add.rows.iter().copied()).collect();
+        // Loss weights (n + k) / n, scaled like added rows: 1 + weight · k / n.
         let mut weights: Vec<f32> = match add.label_weights {
             Some(w) => self
                 .train
                 .iter()
-                .map(|s| w.get(&s.label).copied().unwrap_or(1.0))
+                .map(|s| 1.0 + weight * (w.get(&s.label).copied().unwrap_or(1.0) - 1.0))
                 .collect(),
             None => vec![1.0; self.train.len()],
         };
@@ -727,6 +735,7 @@ impl FoldRun<'_> {
         let config = self.ctx.config;
         let check = LeakCheck::new(
             &text_label(self.test_samples),
+            Indexed::Test,
             &config.leak,
             embedder.as_deref_mut(),
         )?;
@@ -761,14 +770,28 @@ impl FoldRun<'_> {
             }
             if config.design == Design::Equal {
                 for (c, &(a, b)) in pairs.iter().enumerate() {
+                    // A weighting arm's budget is the other side's clean rows: its
+                    // weights are asked again for that many rows per label.
                     let cap = match (&outputs[a], &outputs[b]) {
                         (ArmOutput::Rows(x), ArmOutput::Rows(y)) => Some(pair_cap(x, y)),
-                        _ => None, // a weighting arm adds no rows: nothing to equalise
+                        (ArmOutput::Rows(x), _) | (_, ArmOutput::Rows(x)) => Some(x.counts()),
+                        _ => None,
                     };
-                    let (add_a, add_b) = (
-                        outputs[a].addition(cap.as_ref(), &want),
-                        outputs[b].addition(cap.as_ref(), &want),
-                    );
+                    let reweighted = |i: usize| match (&outputs[i], &cap) {
+                        (ArmOutput::Weights(_), Some(cap)) => arms[i]
+                            .loss_weights(self.ctx.train_counts, cap)
+                            .map(ArmOutput::Weights),
+                        _ => None,
+                    };
+                    let (ra, rb) = (reweighted(a), reweighted(b));
+                    let add_a = match &ra {
+                        Some(w) => w.addition(None, &want),
+                        None => outputs[a].addition(cap.as_ref(), &want),
+                    };
+                    let add_b = match &rb {
+                        Some(w) => w.addition(None, &want),
+                        None => outputs[b].addition(cap.as_ref(), &want),
+                    };
                     for (w, &weight) in config.synthetic_weights.iter().enumerate() {
                         let run_a = self.ctx.evaluate(&add_a, weight, embedder.as_deref_mut())?;
                         let run_b = self.ctx.evaluate(&add_b, weight, embedder.as_deref_mut())?;
@@ -801,7 +824,12 @@ fn drop_test_copies(
     embedder: Option<&mut (dyn Embedder + '_)>,
 ) -> Result<(Vec<Sample>, LeakCounts, LeakSensitivity), EvalError> {
     let mut embedder = embedder;
-    let check = LeakCheck::new(&text_label(train), policy, embedder.as_deref_mut())?;
+    let check = LeakCheck::new(
+        &text_label(train),
+        Indexed::Training,
+        policy,
+        embedder.as_deref_mut(),
+    )?;
     let scores = check.scores(&text_label(&test), embedder)?;
     let mut dropped = LeakCounts::default();
     let mut kept = Vec::with_capacity(test.len());
@@ -1021,7 +1049,8 @@ fn assemble(
 }
 
 /// The primary comparison (tested alone) and the Holm-adjusted family of every other
-/// interval: each arm vs `none` and each comparison, both metrics.
+/// interval: each arm vs `none` and each comparison, both metrics. A difference over fewer
+/// than 2 paired runs (e.g. no rare class) has no interval and stays out of the family.
 fn claims(config: &SweepConfig, results: &[ArmResult], comparisons: &[ComparisonResult]) -> Claims {
     let first_weight = config.synthetic_weights.first().copied().unwrap_or(1.0);
     let is_primary = |pair: &Pair, ratio: f64, weight: f32, metric: Metric| {
@@ -1053,11 +1082,12 @@ fn claims(config: &SweepConfig, results: &[ArmResult], comparisons: &[Comparison
             if is_primary(&c.pair, c.ratio, c.synthetic_weight, metric) {
                 primary = config.primary.clone().map(|p| PrimaryResult {
                     primary: p,
+                    synthetic_weight: c.synthetic_weight,
                     delta: d,
                     added: [c.arm_added, c.base_added],
                     requested: c.requested,
                 });
-            } else {
+            } else if d.n >= 2 {
                 members.push((c.pair.clone(), c.ratio, c.synthetic_weight, metric, d));
             }
         }
@@ -1162,7 +1192,13 @@ mod tests {
             group: None,
             origin: Origin::Synthetic,
         };
-        let check = LeakCheck::new(&[("unrelated", "T1")], &LeakPolicy::default(), None).unwrap();
+        let check = LeakCheck::new(
+            &[("unrelated", "T1")],
+            Indexed::Test,
+            &LeakPolicy::default(),
+            None,
+        )
+        .unwrap();
         let cap: BTreeMap<TechniqueId, usize> = [("T1".into(), 2), ("T2".into(), 3)].into();
         let full: Vec<Sample> = (0..2)
             .map(|i| row("T1", i))
@@ -1234,5 +1270,10 @@ mod tests {
             ..SweepConfig::default()
         };
         assert!(c.validate().is_err(), "the primary ratio must be swept");
+        c = SweepConfig {
+            seeds: vec![0, 1, 0],
+            ..SweepConfig::default()
+        };
+        assert!(c.validate().is_err(), "a repeated seed would count its folds twice");
     }
 }
