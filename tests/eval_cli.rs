@@ -120,12 +120,15 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
     assert!(md.contains("| procedures | 1 |"), "{md}");
     assert!(md.contains("| reweight | 1 |"), "{md}");
     assert!(
-        md.contains("word 5-gram containment ≥ 0.8 (for 2–4-word texts"),
+        md.contains("word 5-gram containment ≥ 0.8 (for a 2–4-word test text"),
         "{md}"
     );
     assert!(md.contains("embedding cosine ≥ 0.92"), "{md}");
     assert!(md.contains("test rows removed as copies"), "{md}");
-    assert!(md.contains("filter rejections over all folds"), "{md}");
+    assert!(
+        md.contains("filter rejections over all folds and ratios"),
+        "{md}"
+    );
     assert!(
         md.contains("| procedures-k1 | classifier-off-label |"),
         "{md}"

@@ -367,8 +367,8 @@ fn leak_section(md: &mut String, results: &SweepResults) {
         md,
         "\n## Leak screen\n\n\
          One policy, two directions: a copy is the same words (case, whitespace and punctuation \
-         folded), word 5-gram containment ≥ {} (for 2–4-word texts: the whole text inside the \
-         other), or embedding cosine {cosine}.\n\n\
+         folded), word 5-gram containment ≥ {} (for a 2–4-word test text: the whole text inside \
+         a text of the same label), or embedding cosine {cosine}.\n\n\
          - test rows removed as copies of the fold's training part, for every arm alike: \
          {exact} exact (split) + {copies} by the policy, of {all} ({:.1}%); a ×2 looser / \
          tighter policy would remove {looser} / {tighter} (besides the {exact})\n\

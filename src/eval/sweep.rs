@@ -1274,6 +1274,9 @@ mod tests {
             seeds: vec![0, 1, 0],
             ..SweepConfig::default()
         };
-        assert!(c.validate().is_err(), "a repeated seed would count its folds twice");
+        assert!(
+            c.validate().is_err(),
+            "a repeated seed would count its folds twice"
+        );
     }
 }
