@@ -48,7 +48,8 @@ else:
     sys.exit(1)
 PY
   if grep -q "LLM requests" "$out/results.md"; then
-    grep "LLM requests" "$out/results.md" >&2 || true
+    echo "[replay] LLM requests sent by this replay, per arm (expected: 0):" >&2
+    grep -A20 "| arm | LLM requests" "$out/results.md" | sed -n '3,/^$/p' >&2 || true
   fi
 done
 exit $status
