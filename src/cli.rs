@@ -680,6 +680,22 @@ fn comparisons(a: &EvalArgs) -> Result<(Vec<Pair>, Option<Primary>)> {
         ratio: a.primary_ratio,
         metric: a.primary_metric,
     });
+    // Unknown arm names are usage errors, found before any model loads.
+    let known: Vec<String> = a
+        .arms
+        .iter()
+        .map(|k| k.name().to_string())
+        .chain(a.arm_configs.iter().map(|(n, _)| n.clone()))
+        .collect();
+    for p in pairs.iter().chain(primary.as_ref().map(|p| &p.pair)) {
+        for name in [&p.arm, &p.base] {
+            anyhow::ensure!(
+                known.contains(name),
+                "comparison {p}: `{name}` is not among the arms ({})",
+                known.join(", ")
+            );
+        }
+    }
     Ok((pairs, primary))
 }
 
@@ -730,6 +746,7 @@ async fn run_eval(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write) -> R
     let cfg = a.input.validate(cfg)?;
     let (ds, _) = load_samples(&a.input.input, &cfg, catalog)?;
     let sweep = sweep_config(a, &cfg)?;
+    sweep.validate()?;
     if let Some(path) = &a.save_folds {
         let csv = folds_csv(&ds.samples, &sweep)?;
         crate::output::write_file(path, &csv)

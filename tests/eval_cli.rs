@@ -256,3 +256,37 @@ fn export_keeps_added_rows_in_train() {
         }
     }
 }
+
+/// A comparison naming an arm that does not run, or a primary ratio that is not swept, is a
+/// usage error (exit 2) found before any model loads.
+#[test]
+fn eval_refuses_comparisons_it_cannot_make() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, message) in [
+        (
+            vec!["--primary", "both:oversample"],
+            "`synthcti-both` is not among the arms",
+        ),
+        (
+            vec!["--primary", "eda:oversample", "--primary-ratio", "3"],
+            "the primary comparison's ratio 3 is not among the ratios",
+        ),
+    ] {
+        let o = synthcti()
+            .args([
+                "eval",
+                "--input",
+                "data/tram2_single_label.json",
+                "--output",
+            ])
+            .arg(dir.path().join("e"))
+            .args(["--arms", "oversample,eda", "--ratios", "0,1"])
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(message), "{err}");
+        assert!(!dir.path().join("e").join("results.json").exists());
+    }
+}
