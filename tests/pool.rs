@@ -265,6 +265,17 @@ async fn resume_replays_after_the_endpoint_moved_and_refuses_another_model() {
     assert!(a.requests() > 0);
     let rows_before = read_jsonl(&out.join("augmented.jsonl"));
 
+    // A resumed run that succeeded, asked nothing and wrote the same rows.
+    let replayed = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            asked_b.load(Ordering::SeqCst),
+            0,
+            "every answer was replayed"
+        );
+        assert_eq!(read_jsonl(&out.join("augmented.jsonl")), rows_before);
+    };
+
     // Another port, same model: every answer replayed.
     let moved = run(
         cfg.clone(),
@@ -274,33 +285,13 @@ async fn resume_replays_after_the_endpoint_moved_and_refuses_another_model() {
     )
     .await
     .unwrap();
-    assert!(
-        moved.status.success(),
-        "{}",
-        String::from_utf8_lossy(&moved.stderr)
-    );
-    assert_eq!(
-        asked_b.load(Ordering::SeqCst),
-        0,
-        "every answer was replayed"
-    );
-    assert_eq!(read_jsonl(&out.join("augmented.jsonl")), rows_before);
+    replayed(&moved);
 
     // The same URL as a one-member pool.
     let pooled = run(pool_cfg, "fake", vec![], vec!["--resume"])
         .await
         .unwrap();
-    assert!(
-        pooled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pooled.stderr)
-    );
-    assert_eq!(
-        asked_b.load(Ordering::SeqCst),
-        0,
-        "every answer was replayed"
-    );
-    assert_eq!(read_jsonl(&out.join("augmented.jsonl")), rows_before);
+    replayed(&pooled);
     assert!(read_report(&out)["llm"]["replayed"].as_u64().unwrap() > 0);
 
     // Another model is another run.
