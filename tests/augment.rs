@@ -124,6 +124,48 @@ fn augment_end_to_end_with_the_local_model() {
     assert_eq!(v["rows"].as_u64().unwrap(), 52 + added);
 }
 
+/// Issue 21, item 2: the main job with the local model on a CPU kept busy by CPU-bound
+/// spinners (one per core, beside whatever else the suite runs) keeps the default request
+/// timeout and still times nothing out and retries nothing — a request that is making progress
+/// is never cut and sent again.
+#[test]
+fn busy_cpu_times_out_no_local_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinners: Vec<_> = (0..cores)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let status = bin()
+        .args(["--input", TINY, "--output"])
+        .arg(&out)
+        .args(["--source", "llm", "--target", "absolute:3", "--seed", "11"])
+        .status()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    assert!(status.success());
+    let report = read_report(&out);
+    let llm = &report["llm"];
+    assert!(llm["answered"].as_u64().unwrap() >= 2, "{llm}");
+    assert_eq!(llm["timeouts"], 0, "{llm}");
+    assert_eq!(llm["retries"], 0, "{llm}");
+    assert_eq!(llm["failed"], 0, "{llm}");
+}
+
 #[test]
 fn procedures_source_adds_real_attack_examples_without_any_llm() {
     let dir = tempfile::tempdir().unwrap();
