@@ -27,8 +27,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use synthcti::data::{Origin, Sample, normalize_text};
-use synthcti::eval::probe::ProbeConfig;
-use synthcti::eval::tfidf::{TfidfConfig, TfidfVectorizer};
+use synthcti::learn::probe::ProbeConfig;
+use synthcti::learn::tfidf::{TfidfConfig, TfidfVectorizer};
 
 /// One labelled sentence of the bundled sample.
 #[derive(serde::Deserialize)]

@@ -14,11 +14,11 @@ use linfa::prelude::*;
 use ndarray::{Array1, Array2};
 use synthcti::data::{Origin, Sample};
 use synthcti::eval::baselines::{Augmenter, EdaAugmenter, RandomOversampler};
-use synthcti::eval::linear::LinearModelConfig;
-use synthcti::eval::probe::{ProbeConfig, ProbeFeatures};
-use synthcti::eval::split::{SplitConfig, kfold};
 use synthcti::eval::sweep::{SweepConfig, run_sweep};
-use synthcti::eval::tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
+use synthcti::learn::linear::LinearModelConfig;
+use synthcti::learn::probe::{ProbeConfig, ProbeFeatures};
+use synthcti::learn::split::{SplitConfig, kfold};
+use synthcti::learn::tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
 
 #[derive(serde::Deserialize)]
 struct Row {
@@ -204,7 +204,7 @@ fn time_linfa(samples: &[Sample]) {
         (x.n_rows() * x.n_cols * 8) as f64 / 1e6
     );
     let t = Instant::now();
-    let ours = synthcti::eval::probe::fit_predict_sparse(
+    let ours = synthcti::learn::probe::fit_predict_sparse(
         &x,
         &labels,
         &vec![1.0; labels.len()],

@@ -18,14 +18,14 @@ use crate::embed::{EmbedService, Embedder, ModelSource, open_embedder};
 use crate::eval::arms::PipelineArm;
 use crate::eval::baselines::{Augmenter, ClassReweight, EdaAugmenter, RandomOversampler};
 use crate::eval::leak::LeakPolicy;
-use crate::eval::probe::{ProbeConfig, ProbeFeatures};
 use crate::eval::report::{folds_csv, markdown, write_results};
 use crate::eval::sweep::{Design, Metric, Pair, Primary, SweepConfig, run_sweep};
-use crate::eval::tfidf::Analyzer;
 use crate::export::{ExportConfig, ExportFormat, export_dataset};
+use crate::learn::probe::{ProbeConfig, ProbeFeatures};
+use crate::learn::tfidf::Analyzer;
 use crate::llm::EndpointConfig;
+use crate::outcome::IncompleteRun;
 use crate::pipeline::{AugmentOptions, augment, load_samples, prepare, read_avoid};
-use crate::report::IncompleteRun;
 use crate::stats::{UnderPolicy, render_table};
 
 /// Balance CTI datasets with synthetic sentences for under-represented ATT&CK techniques.
@@ -425,7 +425,7 @@ pub struct LlmArgs {
     /// How rows are chosen from what the filters accepted: `first`, or `mmr` over a pool of
     /// `select.pool ×` the rows wanted.
     #[arg(long, value_enum)]
-    pub select: Option<crate::generate::select::SelectMethod>,
+    pub select: Option<crate::config::SelectMethod>,
     /// Replace indicators (IPs, domains, hashes, …) in prompts by placeholders and refuse
     /// answers that repeat one (`redact.mode`; `auto`: on unless the endpoint is local).
     #[arg(long, value_enum)]
@@ -981,7 +981,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 ),
             };
             write!(stdout, "{}", report.summary_markdown())?;
-            if let Some(incomplete) = IncompleteRun::of(&report, &a.output.join("journal.jsonl")) {
+            if let Some(incomplete) =
+                IncompleteRun::of(&report.outcome, &a.output.join("journal.jsonl"))
+            {
                 return Err(incomplete.into());
             }
             if !a.dry_run {

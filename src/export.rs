@@ -5,7 +5,7 @@
 //! - the **original** rows ([`Origin::Original`]) are split by group (the report a
 //!   sentence comes from; a row without a group is its own group) into train/validation/
 //!   test at the configured fractions (default 80/10/10), class-balanced, seeded (see
-//!   [`crate::eval::split::assign_parts`]); a group is never split;
+//!   [`crate::learn::split::assign_parts`]); a group is never split;
 //! - **added rows** ([`Origin::Synthetic`] and [`Origin::AttackProcedure`]) only ever go
 //!   to train: validation and test hold real report sentences only. An added row whose
 //!   group was assigned to validation or test (e.g. an EDA variant of a test sentence)
@@ -38,7 +38,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::data::{Origin, Sample};
-use crate::eval::split::assign_parts;
+use crate::learn::split::assign_parts;
 use crate::output::write_atomic;
 use crate::technique::TechniqueId;
 use crate::text::{clean, csv_cell};
@@ -53,7 +53,7 @@ pub enum ExportError {
     Config(String),
     /// The data cannot be split as asked.
     #[error("cannot split the dataset")]
-    Split(#[source] crate::eval::EvalError),
+    Split(#[source] crate::learn::LearnError),
     /// Writing a file failed.
     #[error("cannot write {path}")]
     Io {

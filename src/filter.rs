@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ann::{AnnParams, CosineIndex};
 use crate::data::normalize_text;
-use crate::eval::probe::TextClassifier;
+use crate::learn::probe::TextClassifier;
 use crate::nearcopy::ContainmentIndex;
 use crate::technique::TechniqueId;
 use crate::technique::technique_ids_in;

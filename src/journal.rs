@@ -104,6 +104,14 @@ pub enum JournalError {
     },
 }
 
+impl JournalError {
+    /// Whether this is a failure of the run (I/O, the lock) rather than of the journal's
+    /// content or a mismatched resume.
+    pub fn is_run_failure(&self) -> bool {
+        matches!(self, Self::Io { .. } | Self::Locked { .. })
+    }
+}
+
 /// What a journal belongs to: written as its first line, checked on resume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalHeader {

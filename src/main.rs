@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use synthcti::cli::{Cli, run};
+use synthcti::outcome::IncompleteRun;
 use synthcti::pipeline::PipelineError;
-use synthcti::report::IncompleteRun;
 
 /// Exit codes: 0 success; 1 the run itself failed (I/O, journal, output directory, LLM
 /// endpoint or server); 2 bad input or usage; 3 run incomplete because of request failures

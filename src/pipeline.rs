@@ -13,22 +13,23 @@ use ndarray::{Array1, Array2, Axis};
 use crate::catalog::{Catalog, Procedures, Resolution};
 use crate::cluster::{ClusterError, TechniqueClusters, cluster_technique, normalized_mean};
 use crate::config::{ConfigError, ValidConfig};
-use crate::data::FileProblem;
 use crate::data::{
     DataError, Dataset, ReadOptions, Sample, UnknownLabels, read_dataset, read_samples,
 };
 use crate::embed::{EmbedError, EmbedService};
-use crate::eval::probe::TextClassifier;
 use crate::filter::FilterIndex;
+use crate::generate::GenerateError;
 use crate::generate::contrast::add_contrasts;
 use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
 use crate::generate::{Acceptor, ClusterJob, LlmRun, RejectedRow, StageInput, llm_stage};
 use crate::journal::{DirLock, JournalError, sync_dir};
+use crate::learn::probe::TextClassifier;
 use crate::llm::LlmError;
+use crate::outcome::RunOutcome;
 use crate::output::{NewRow, OutputError, jsonl_bytes, jsonl_of, native_bytes, write_file};
 use crate::prompt::PromptError;
-use crate::report::{RunOutcome, RunReport, Stage, StageTimings};
+use crate::report::{RunReport, Stage, StageTimings};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, under_represented};
 use crate::technique::TechniqueId;
 
@@ -56,6 +57,9 @@ pub enum PipelineError {
     /// Writing outputs failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// The generation stage failed.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -71,7 +75,7 @@ pub enum PipelineError {
     },
     /// `filter.classifier_top_k` is set but the data cannot train the classifier.
     #[error("cannot train the consistency classifier (filter.classifier_top_k > 0)")]
-    Classifier(#[source] crate::eval::EvalError),
+    Classifier(#[source] crate::learn::LearnError),
     /// Could not create the output directory.
     #[error("cannot create the output directory {path}")]
     OutputDir {
@@ -81,15 +85,6 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
-    /// The `--batch-import` file cannot be read.
-    #[error("--batch-import {path}")]
-    BatchImport {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        problem: FileProblem,
-    },
 }
 
 impl PipelineError {
@@ -97,14 +92,10 @@ impl PipelineError {
     /// the LLM endpoint or server) rather than bad input or usage: exit code 1, else 2.
     pub fn is_run_failure(&self) -> bool {
         match self {
-            PipelineError::Journal(e) => {
-                matches!(e, JournalError::Io { .. } | JournalError::Locked { .. })
-            }
+            PipelineError::Journal(e) => e.is_run_failure(),
+            PipelineError::Llm(e) => e.is_run_failure(),
+            PipelineError::Generate(e) => e.is_run_failure(),
             PipelineError::Output(_) | PipelineError::OutputDir { .. } => true,
-            PipelineError::Llm(e) => !matches!(
-                e,
-                LlmError::InvalidParam { .. } | LlmError::MissingAsset { .. }
-            ),
             _ => false,
         }
     }
@@ -560,7 +551,7 @@ fn finish_report(
     mut reports: Vec<crate::report::TechniqueReport>,
     jobs: &[ClusterJob<'_>],
     rows_before: usize,
-    stop: Option<crate::report::StopReason>,
+    stop: Option<crate::outcome::StopReason>,
 ) -> Vec<NewRow> {
     let mut rows: Vec<NewRow> = Vec::new();
     for (ti, r) in reports.iter_mut().enumerate() {

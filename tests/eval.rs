@@ -9,14 +9,14 @@ use synthcti::data::{Origin, Sample};
 use synthcti::embed::{EmbedError, Embedder};
 use synthcti::eval::EvalError;
 use synthcti::eval::baselines::{Augmenter, ClassReweight, EdaAugmenter, RandomOversampler};
-use synthcti::eval::linear::{LinearKind, LinearModel, LinearModelConfig};
 use synthcti::eval::metrics::score;
-use synthcti::eval::probe::{ProbeConfig, fit_predict_dense, fit_predict_sparse};
 use synthcti::eval::report::{CSV_HEADER, write_results};
-use synthcti::eval::sparse::CsrMatrix;
-use synthcti::eval::split::{SplitConfig, kfold};
 use synthcti::eval::sweep::{Design, Metric, Primary, SweepConfig, SweepResults, run_sweep};
-use synthcti::eval::tfidf::{Analyzer, TfidfConfig};
+use synthcti::learn::linear::{LinearKind, LinearModel, LinearModelConfig};
+use synthcti::learn::probe::{ProbeConfig, fit_predict_dense, fit_predict_sparse};
+use synthcti::learn::sparse::CsrMatrix;
+use synthcti::learn::split::{SplitConfig, kfold};
+use synthcti::learn::tfidf::{Analyzer, TfidfConfig};
 use synthcti::technique::TechniqueId;
 
 fn sample(id: usize, text: &str, label: &str, group: Option<&str>) -> Sample {
@@ -222,7 +222,7 @@ fn exact_copies_in_test_are_dropped_and_counted() {
         let train: HashSet<String> = fold
             .train
             .iter()
-            .map(|&i| synthcti::eval::normalize_text(&rows[i].text))
+            .map(|&i| synthcti::data::normalize_text(&rows[i].text))
             .collect();
         let kept: HashSet<usize> = fold.test.iter().copied().collect();
         let test_part: Vec<usize> = (0..rows.len())
@@ -230,12 +230,12 @@ fn exact_copies_in_test_are_dropped_and_counted() {
             .collect();
         let expected = test_part
             .iter()
-            .filter(|&&i| train.contains(&synthcti::eval::normalize_text(&rows[i].text)))
+            .filter(|&&i| train.contains(&synthcti::data::normalize_text(&rows[i].text)))
             .count();
         assert_eq!(fold.dropped_test_duplicates, expected);
         assert_eq!(kept.len() + expected, test_part.len());
         for &i in &fold.test {
-            assert!(!train.contains(&synthcti::eval::normalize_text(&rows[i].text)));
+            assert!(!train.contains(&synthcti::data::normalize_text(&rows[i].text)));
         }
         expected_total += expected;
     }
@@ -255,7 +255,7 @@ fn probes_reach_f1_one_on_separable_data() {
             Analyzer::Char { min_n: 2, max_n: 5 },
         ] {
             let probe = ProbeConfig {
-                features: synthcti::eval::probe::ProbeFeatures::Tfidf(TfidfConfig {
+                features: synthcti::learn::probe::ProbeFeatures::Tfidf(TfidfConfig {
                     analyzer,
                     sublinear_tf: true,
                     min_df: 1,
@@ -310,7 +310,7 @@ fn embedding_probe_separates_and_needs_an_embedder() {
     );
     assert!(matches!(
         probe.fit_predict(&refs, &vec![1.0; refs.len()], &test_refs, None),
-        Err(EvalError::Config(_))
+        Err(synthcti::learn::LearnError::Config(_))
     ));
     // Precomputed embeddings straight into the dense probe.
     let x = FirstLetter

@@ -12,7 +12,7 @@ use super::baselines::Augmenter;
 use crate::config::{Source, ValidConfig};
 use crate::data::Sample;
 use crate::embed::EmbedService;
-use crate::generate::Rejection;
+use crate::outcome::Rejection;
 use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
 use crate::report::OnLabel;
 use crate::technique::TechniqueId;

@@ -8,7 +8,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{EvalError, normalize_text};
+use super::EvalError;
+use crate::data::normalize_text;
 use crate::data::{Origin, Sample};
 use crate::technique::TechniqueId;
 

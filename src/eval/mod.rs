@@ -1,11 +1,8 @@
 //! Evaluation toolkit: measures, without leakage, what augmentation buys a classifier.
 //!
 //! The pieces, each usable on its own:
-//! - [`split`]: seeded group-aware (or stratified) k-fold splits that drop test rows whose
-//!   normalised text also appears in the training part;
-//! - [`tfidf`], [`sparse`], [`linear`], [`probe`]: fast CPU probe classifiers (TF-IDF or
-//!   precomputed sentence embeddings + a linear SVM or multinomial logistic regression,
-//!   both with per-row sample weights);
+//! - the splits and probe classifiers of [`crate::learn`] (shared with the filter and
+//!   `export`);
 //! - [`metrics`]: per-class precision/recall/F1, macro-F1 on the test truth's labels,
 //!   rare-class macro-F1, accuracy, mean ± std, paired deltas with 95% intervals;
 //! - [`multiplicity`]: p-values and Holm's adjustment over the intervals a table shows;
@@ -22,25 +19,20 @@
 pub mod arms;
 pub mod baselines;
 pub mod leak;
-pub mod linear;
 pub mod metrics;
 pub mod multiplicity;
 pub mod plot;
-pub mod probe;
 pub mod report;
-pub mod sparse;
-pub mod split;
 pub mod sweep;
-pub mod tfidf;
 
+pub use crate::learn::linear::{LinearKind, LinearModel, LinearModelConfig};
+pub use crate::learn::probe::{ProbeConfig, ProbeFeatures};
+pub use crate::learn::split::{Fold, SplitConfig};
+pub use crate::learn::tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
 pub use baselines::{Augmenter, EdaAugmenter, EdaConfig, RandomOversampler};
 pub use leak::{LeakCounts, LeakPolicy};
-pub use linear::{LinearKind, LinearModel, LinearModelConfig};
 pub use metrics::{ClassScores, MeanStd, PairedDelta, Scores};
-pub use probe::{ProbeConfig, ProbeFeatures};
-pub use split::{Fold, SplitConfig};
 pub use sweep::{SweepConfig, SweepResults};
-pub use tfidf::{Analyzer, TfidfConfig, TfidfVectorizer};
 
 /// Errors of the evaluation toolkit.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +54,9 @@ pub enum EvalError {
     /// An embedder failed.
     #[error("embedding failed")]
     Embedding(#[from] crate::embed::EmbedError),
+    /// A split or probe classifier failed.
+    #[error(transparent)]
+    Learn(#[from] crate::learn::LearnError),
     /// The pipeline arm failed.
     #[error("augmenter `{arm}` failed")]
     Pipeline {
@@ -86,11 +81,9 @@ pub enum EvalError {
     Plot(String),
 }
 
-pub use crate::data::normalize_text;
-
 #[cfg(test)]
 mod tests {
-    use super::normalize_text;
+    use crate::data::normalize_text;
 
     #[test]
     fn normalisation_folds_case_and_whitespace() {

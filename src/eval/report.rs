@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use super::EvalError;
 use super::metrics::PairedDelta;
 use super::plot::{plot_png, plot_svg};
-use super::split::{SplitConfig, kfold};
 use super::sweep::{
     ArmResult, Design, FamilyMember, FoldInfo, Metric, Pair, SweepConfig, SweepResults,
 };
 use crate::data::Sample;
+use crate::learn::split::{SplitConfig, kfold};
 use crate::output::{temp_path, write_atomic};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {

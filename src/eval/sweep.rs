@@ -1,6 +1,6 @@
 //! The augmentation sweep: seeds × folds × arms × ratios × synthetic weights.
 //!
-//! For every seed and fold: split leak-free ([`super::split::kfold`]) and remove the test
+//! For every seed and fold: split leak-free ([`crate::learn::split::kfold`]) and remove the test
 //! rows that copy a training row ([`LeakPolicy`], the same screen as below, for every arm
 //! alike); count the training rows per label and compute each label's deficit to the
 //! target ([`Target`], the training median by default) from the **training part only**;
@@ -27,10 +27,10 @@ use super::baselines::Augmenter;
 use super::leak::{CleanRows, Indexed, LeakCheck, LeakCounts, LeakPolicy, LeakSensitivity};
 use super::metrics::{MeanStd, PairedDelta, Scores, score};
 use super::multiplicity::{ALPHA, HolmAdjusted, holm};
-use super::probe::ProbeConfig;
-use super::split::{SplitConfig, kfold};
 use crate::data::Sample;
 use crate::embed::Embedder;
+use crate::learn::probe::ProbeConfig;
+use crate::learn::split::{SplitConfig, kfold};
 use crate::stats::label_counts;
 use crate::target::Target;
 use crate::technique::TechniqueId;
@@ -523,7 +523,7 @@ impl FoldInfo {
     /// The facts of one split (logged as it starts); leak-screen drops and deficits are
     /// filled in by the sweep.
     fn new(
-        (seed, fold): (u64, &super::split::Fold),
+        (seed, fold): (u64, &crate::learn::split::Fold),
         train: &[Sample],
         test: &[Sample],
         train_counts: &BTreeMap<TechniqueId, usize>,

@@ -3,74 +3,16 @@
 //! counted in the technique's report and kept for `rejected.jsonl`.
 
 use ndarray::ArrayView1;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::ClusterJob;
 use crate::data::{Origin, Sample};
 use crate::filter::{FilterIndex, RejectReason, Scores};
 use crate::llm::ParseReject;
+use crate::outcome::Rejection;
 use crate::output::{LlmProvenance, NewRow, Provenance};
 use crate::report::TechniqueReport;
 use crate::technique::TechniqueId;
-
-/// Why a candidate did not become a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rejection {
-    /// A piece of the LLM answer that is not a sentence.
-    Parse(ParseReject),
-    /// A filter turned it down.
-    Filter(RejectReason),
-    /// Its cluster already had every row it needed.
-    OverTarget,
-    /// Accepted into the pool, but not chosen by the selection (`select.method = "mmr"`).
-    NotSelected,
-}
-
-impl Rejection {
-    /// The kebab-case name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Parse(p) => match p {
-                ParseReject::Empty => "unparseable-empty",
-                ParseReject::Chatter => "unparseable-chatter",
-                ParseReject::Heading => "unparseable-heading",
-                ParseReject::NoLetters => "unparseable-no-letters",
-                ParseReject::OutsideList => "unparseable-outside-list",
-                ParseReject::OutsideJson => "unparseable-outside-json",
-                ParseReject::NotAString => "unparseable-not-a-string",
-                ParseReject::TruncatedJson => "unparseable-truncated-json",
-            },
-            Self::Filter(r) => r.as_str(),
-            Self::OverTarget => "over-target",
-            Self::NotSelected => "not-selected",
-        }
-    }
-}
-
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Rejection {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// Ordered by name, so report tables read alphabetically.
-impl Ord for Rejection {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl PartialOrd for Rejection {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
 
 /// A candidate the filters turned down, kept for inspection (`rejected.jsonl`).
 #[derive(Debug, Clone, Serialize)]

@@ -14,6 +14,7 @@ mod batch;
 
 pub use batch::BatchSink;
 
+use super::GenerateError;
 use super::guard::{GuardSummary, RunGuard};
 use super::plan::PlannedRequest;
 use crate::config::{Config, GenerateConfig, ValidConfig};
@@ -22,7 +23,6 @@ use crate::embed::{ModelSource, RemoteConfig};
 use crate::error_chain;
 use crate::journal::{Journal, JournalError, JournalHeader, RequestOutcome};
 use crate::llm::{ChatRequest, EndpointPool, LlmConfig, LocalServer, request_body};
-use crate::pipeline::PipelineError;
 use crate::report::LlmUsage;
 
 /// The journal key of a request: a hash of the exact JSON body the client sends
@@ -248,7 +248,7 @@ pub struct Fetcher {
 impl Fetcher {
     /// Starts the local server when no endpoint is configured, and builds the client (or the
     /// endpoint pool of `[[llm.endpoints]]`).
-    pub async fn open(cfg: &ValidConfig, journal: Journal) -> Result<Self, PipelineError> {
+    pub async fn open(cfg: &ValidConfig, journal: Journal) -> Result<Self, GenerateError> {
         let server = match cfg.llm.is_local() {
             false => None,
             true => Some(Arc::new(LocalServer::start(&cfg.local).await?)),
@@ -285,7 +285,7 @@ impl Fetcher {
         cfg: &ValidConfig,
         journal: Journal,
         path: std::path::PathBuf,
-    ) -> Result<Self, PipelineError> {
+    ) -> Result<Self, GenerateError> {
         let url = cfg.llm.base_url.as_deref().unwrap_or(OFFLINE_URL);
         let client = EndpointPool::single(&cfg.llm, url)?;
         let guard = RunGuard::new(&cfg.generate, client.endpoint_host(), None);
@@ -315,7 +315,7 @@ impl Fetcher {
 
     /// One request: the journal's answer, else the endpoint's (journaled). `None`: not sent
     /// because the run is stopping.
-    async fn ask(&self, p: &PlannedRequest) -> Result<Option<RequestOutcome>, PipelineError> {
+    async fn ask(&self, p: &PlannedRequest) -> Result<Option<RequestOutcome>, GenerateError> {
         if let Some(o) = self.replay(p) {
             return Ok(Some(o));
         }
@@ -335,7 +335,7 @@ impl Fetcher {
     pub fn stream<'s>(
         &'s self,
         planned: &'s [PlannedRequest],
-    ) -> impl Stream<Item = Result<(usize, Option<RequestOutcome>), PipelineError>> + 's {
+    ) -> impl Stream<Item = Result<(usize, Option<RequestOutcome>), GenerateError>> + 's {
         match &self.sink {
             Some(sink) => futures::stream::once(self.batch_round(planned, sink))
                 .flat_map(|round| {
@@ -434,7 +434,7 @@ mod tests {
         c.generate.contrast = true;
         assert!(hashed_toml(&c).contains("contrast = true"));
         let mut s = d.clone();
-        s.select.method = crate::generate::select::SelectMethod::Mmr;
+        s.select.method = crate::config::SelectMethod::Mmr;
         assert!(hashed_toml(&s).contains("[select]\nmethod = \"mmr\""));
         let mut k = d;
         k.filter.classifier_top_k = 3;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::config::GenerateConfig;
 use crate::error_chain;
 use crate::llm::{Completion, EndpointPool, LlmError, LocalServer};
-use crate::report::{FailureKind, RunLimit, StopReason};
+use crate::outcome::{FailureKind, RunLimit, StopReason};
 
 /// Characters of the last error kept in a stop reason.
 const LAST_ERROR_CHARS: usize = 300;

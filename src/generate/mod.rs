@@ -17,6 +17,7 @@
 
 pub mod accept;
 pub mod contrast;
+mod error;
 pub mod fetch;
 pub mod guard;
 pub mod plan;
@@ -30,7 +31,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-pub use accept::{Acceptor, Candidate, RejectedRow, Rejection};
+pub use accept::{Acceptor, Candidate, RejectedRow};
+pub use error::GenerateError;
 pub use fetch::{Fetcher, Reorder, request_key};
 pub use plan::{DryRunPlan, PlannedRequest, Planner, request_seed, split_by_size};
 
@@ -43,9 +45,10 @@ use crate::embed::EmbedService;
 use crate::journal::{Journal, RequestOutcome};
 use crate::llm::parse_sentences;
 use crate::output::{LlmProvenance, NewRow};
-use crate::pipeline::PipelineError;
+
+use crate::outcome::StopReason;
 use crate::prompt::{ContrastContext, PromptTemplate, TechniqueContext};
-use crate::report::{LlmUsage, StopReason};
+use crate::report::LlmUsage;
 use progress::Progress;
 
 /// Generation state of one cluster.
@@ -138,7 +141,7 @@ pub async fn llm_stage(
     run: &LlmRun,
     jobs: &mut [ClusterJob<'_>],
     acceptor: &mut Acceptor,
-) -> Result<LlmOutcome, PipelineError> {
+) -> Result<LlmOutcome, GenerateError> {
     let cfg = input.cfg;
     // ValidConfig has filled the template in.
     let template = PromptTemplate::load(cfg.generate.template.as_deref().unwrap_or("local-one"))?;
@@ -155,7 +158,7 @@ pub async fn llm_stage(
         select::choose(jobs, &keep, acceptor, &cfg.select);
         return Ok(outcome);
     }
-    std::fs::create_dir_all(&run.dir).map_err(|source| PipelineError::OutputDir {
+    std::fs::create_dir_all(&run.dir).map_err(|source| GenerateError::OutputDir {
         path: run.dir.clone(),
         source,
     })?;
@@ -311,7 +314,7 @@ impl Taker<'_> {
         jobs: &mut [ClusterJob<'_>],
         acceptor: &mut Acceptor,
         mut accepted: usize,
-    ) -> Result<usize, PipelineError> {
+    ) -> Result<usize, GenerateError> {
         let (tx, mut rx) = futures::channel::mpsc::unbounded();
         let fetcher = self.fetcher;
         let produce = async move {
@@ -320,7 +323,7 @@ impl Taker<'_> {
                 // The receiver only goes away when taking failed; that error wins.
                 let _ = tx.unbounded_send(answer?);
             }
-            Ok::<_, PipelineError>(())
+            Ok::<_, GenerateError>(())
         };
         let consume = async {
             let mut reorder = Reorder::default();
@@ -333,7 +336,7 @@ impl Taker<'_> {
                     }
                 }
             }
-            Ok::<_, PipelineError>(())
+            Ok::<_, GenerateError>(())
         };
         futures::try_join!(produce, consume)?;
         Ok(accepted)
@@ -347,7 +350,7 @@ impl Taker<'_> {
         ready: &[(usize, Option<RequestOutcome>)],
         jobs: &mut [ClusterJob<'_>],
         acceptor: &mut Acceptor,
-    ) -> Result<usize, PipelineError> {
+    ) -> Result<usize, GenerateError> {
         let mut candidates: Vec<Screened> = Vec::new();
         for (pi, outcome) in ready {
             let tech = jobs[planned[*pi].job].tech;

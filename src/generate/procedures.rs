@@ -8,7 +8,7 @@ use crate::data::Origin;
 
 /// Most procedure examples a cluster rewrites (the nearest to its centroid).
 pub const MAX_REWRITE_POOL: usize = 64;
-use crate::pipeline::PipelineError;
+use super::GenerateError;
 
 /// Fills each job's prompt examples and, when the source uses them, adds procedure examples
 /// as rows until the job's target is met.
@@ -17,7 +17,7 @@ pub async fn add_procedures(
     procedures: &Procedures,
     jobs: &mut [ClusterJob<'_>],
     acceptor: &mut Acceptor,
-) -> Result<(), PipelineError> {
+) -> Result<(), GenerateError> {
     let g = &input.cfg.generate;
     for (ti, tc) in input.clusters.iter().enumerate() {
         let texts = procedures.of(&tc.technique);

@@ -5,65 +5,11 @@
 //! rows are always kept and count as kept). Rows not kept are rejected as `not-selected`.
 
 use ndarray::{Array1, ArrayView1};
-use serde::{Deserialize, Serialize};
 
-use super::{Acceptor, ClusterJob, Rejection};
+use super::{Acceptor, ClusterJob};
+use crate::config::{SelectConfig, SelectMethod};
 use crate::data::Origin;
-
-/// How rows are chosen from what the filters accepted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SelectMethod {
-    /// The first rows that pass the filters (no pool).
-    #[default]
-    First,
-    /// Maximal marginal relevance over a pool of `pool ×` the rows wanted.
-    Mmr,
-}
-
-/// The `[select]` settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SelectConfig {
-    /// The selection method.
-    pub method: SelectMethod,
-    /// Pool size as a multiple of the LLM rows a cluster lacks (≥ 1; `mmr` only).
-    pub pool: f64,
-    /// Weight of relevance against redundancy, in [0, 1] (1 = fidelity only).
-    pub lambda: f32,
-}
-
-impl Default for SelectConfig {
-    fn default() -> Self {
-        Self {
-            method: SelectMethod::First,
-            pool: 2.0,
-            lambda: 0.7,
-        }
-    }
-}
-
-/// Largest `select.pool`.
-pub const MAX_POOL: f64 = 10.0;
-
-impl SelectConfig {
-    /// Checks the pool and lambda ranges.
-    pub fn check(&self) -> Result<(), String> {
-        if !(self.pool.is_finite() && (1.0..=MAX_POOL).contains(&self.pool)) {
-            return Err(format!(
-                "select.pool must be in [1, {MAX_POOL}], got {:?}",
-                self.pool
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.lambda) {
-            return Err(format!(
-                "select.lambda must be in [0, 1], got {:?}",
-                self.lambda
-            ));
-        }
-        Ok(())
-    }
-}
+use crate::outcome::Rejection;
 
 /// Widens each job's target to its pool (with `mmr`); returns the rows each job keeps.
 pub fn widen(jobs: &mut [ClusterJob<'_>], cfg: &SelectConfig) -> Vec<usize> {

@@ -90,6 +90,12 @@ fn fmt_tail(tail: &str) -> String {
 }
 
 impl LlmError {
+    /// Whether this is a failure of the run (the endpoint or server) rather than of its
+    /// settings or assets.
+    pub fn is_run_failure(&self) -> bool {
+        !matches!(self, Self::InvalidParam { .. } | Self::MissingAsset { .. })
+    }
+
     /// Whether trying the same request again may succeed: 5xx, 408, 409, 429, timeouts,
     /// transport failures and unusable 2xx bodies. Other 4xx answers, bad settings and
     /// [`LlmError::GaveUp`] are final.

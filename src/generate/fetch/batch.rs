@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use super::Fetcher;
 use crate::data::read_regular;
+use crate::generate::GenerateError;
 use crate::generate::plan::PlannedRequest;
 use crate::journal::RequestOutcome;
 use crate::llm::batch::{BatchAnswers, BatchEnd, MAX_OUTPUT_BYTES, batch_files, read_batch_output};
 use crate::llm::{Completion, LlmClient};
+use crate::outcome::StopReason;
 use crate::output::write_file;
-use crate::pipeline::PipelineError;
-use crate::report::StopReason;
 
 /// Longest interval between two polls of a batch.
 const MAX_POLL: Duration = Duration::from_secs(60);
@@ -53,7 +53,7 @@ impl Fetcher {
         &self,
         planned: &[PlannedRequest],
         sink: &BatchSink,
-    ) -> Result<Vec<(usize, Option<RequestOutcome>)>, PipelineError> {
+    ) -> Result<Vec<(usize, Option<RequestOutcome>)>, GenerateError> {
         let mut out = Vec::with_capacity(planned.len());
         let mut pending = Vec::new();
         for (i, p) in planned.iter().enumerate() {
@@ -94,7 +94,7 @@ impl Fetcher {
         planned: &[PlannedRequest],
         pending: &[usize],
         path: &Path,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<(), GenerateError> {
         let client = self.client.first();
         let lines: Vec<_> = pending
             .iter()
@@ -118,7 +118,7 @@ impl Fetcher {
         &self,
         planned: &[PlannedRequest],
         admitted: &[usize],
-    ) -> Result<HashMap<String, RequestOutcome>, PipelineError> {
+    ) -> Result<HashMap<String, RequestOutcome>, GenerateError> {
         let client = self.client.first();
         let wanted: HashSet<&str> = admitted.iter().map(|&i| planned[i].key.as_str()).collect();
         let mut batches: Vec<(String, Vec<String>)> = self
@@ -159,7 +159,7 @@ impl Fetcher {
         end: &BatchEnd,
         mut answers: BatchAnswers,
         outcomes: &mut HashMap<String, RequestOutcome>,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<(), GenerateError> {
         let missing = match end {
             BatchEnd::Expired => "the batch expired before answering it",
             _ => "the batch output has no line for it",
@@ -197,13 +197,13 @@ impl Fetcher {
 
     /// Journals the answers of an offline engine's output file (`--batch-import`): lines of
     /// `{"custom_id", "response": {"status_code", "body"}}` whose `custom_id` is a journal key.
-    pub fn import_batch(&self, path: &Path) -> Result<usize, PipelineError> {
+    pub fn import_batch(&self, path: &Path) -> Result<usize, GenerateError> {
         let bytes = read_regular(
             path,
             MAX_OUTPUT_BYTES as u64,
             "the batch output limit (1 GiB)",
         )
-        .map_err(|problem| PipelineError::BatchImport {
+        .map_err(|problem| GenerateError::BatchImport {
             path: path.to_path_buf(),
             problem,
         })?;

@@ -14,8 +14,9 @@
 
 use std::collections::HashMap;
 
-use super::normalize_text;
+use super::LearnError;
 use super::sparse::CsrMatrix;
+use crate::data::normalize_text;
 
 /// Which terms a text is cut into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -62,10 +63,10 @@ impl Default for TfidfConfig {
 
 impl TfidfConfig {
     /// Checks the n-gram range.
-    pub fn validate(&self) -> Result<(), super::EvalError> {
+    pub fn validate(&self) -> Result<(), LearnError> {
         let (Analyzer::Word { min_n, max_n } | Analyzer::Char { min_n, max_n }) = self.analyzer;
         if min_n == 0 || max_n < min_n {
-            return Err(super::EvalError::Config(format!(
+            return Err(LearnError::Config(format!(
                 "n-gram range {min_n}..={max_n} is empty"
             )));
         }
@@ -224,7 +225,7 @@ impl Interned {
 
 impl TfidfVectorizer {
     /// Learns the vocabulary and idf weights from `texts`.
-    pub fn fit<S: AsRef<str>>(config: TfidfConfig, texts: &[S]) -> Result<Self, super::EvalError> {
+    pub fn fit<S: AsRef<str>>(config: TfidfConfig, texts: &[S]) -> Result<Self, LearnError> {
         config.validate()?;
         let interned = Interned::build(&config, texts, false);
         Ok(Self::from_interned(config, texts.len(), interned).0)
@@ -235,7 +236,7 @@ impl TfidfVectorizer {
     pub fn fit_transform<S: AsRef<str>>(
         config: TfidfConfig,
         texts: &[S],
-    ) -> Result<(Self, CsrMatrix), super::EvalError> {
+    ) -> Result<(Self, CsrMatrix), LearnError> {
         config.validate()?;
         let mut interned = Interned::build(&config, texts, true);
         let (terms, ends) = interned.occurrences.take().expect("kept occurrences");

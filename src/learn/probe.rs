@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::EvalError;
+use super::LearnError;
 use super::linear::{LinearModel, LinearModelConfig};
 use super::sparse::CsrMatrix;
 use super::tfidf::{TfidfConfig, TfidfVectorizer};
@@ -77,9 +77,9 @@ impl ProbeConfig {
         weights: &[f32],
         test: &[&Sample],
         embedder: Option<&mut (dyn Embedder + '_)>,
-    ) -> Result<Vec<TechniqueId>, EvalError> {
+    ) -> Result<Vec<TechniqueId>, LearnError> {
         if weights.len() != train.len() {
-            return Err(EvalError::Config(format!(
+            return Err(LearnError::Config(format!(
                 "{} weights for {} training rows",
                 weights.len(),
                 train.len()
@@ -108,7 +108,7 @@ impl ProbeConfig {
             }
             ProbeFeatures::Embedding => {
                 let embedder = embedder.ok_or_else(|| {
-                    EvalError::Config("the embedding probe needs an embedder".into())
+                    LearnError::Config("the embedding probe needs an embedder".into())
                 })?;
                 let x_train = embedder.embed(&train_texts)?;
                 let x_test = embedder.embed(&test_texts)?;
@@ -126,9 +126,9 @@ pub fn fit_predict_dense(
     weights: &[f32],
     test: ArrayView2<'_, f32>,
     model: &LinearModelConfig,
-) -> Result<Vec<TechniqueId>, EvalError> {
+) -> Result<Vec<TechniqueId>, LearnError> {
     if train.ncols() != test.ncols() {
-        return Err(EvalError::Data(format!(
+        return Err(LearnError::Data(format!(
             "train has {} columns, test {}",
             train.ncols(),
             test.ncols()
@@ -151,9 +151,9 @@ pub fn fit_predict_sparse(
     weights: &[f32],
     test: &CsrMatrix,
     model: &LinearModelConfig,
-) -> Result<Vec<TechniqueId>, EvalError> {
+) -> Result<Vec<TechniqueId>, LearnError> {
     if labels.len() != train.n_rows() {
-        return Err(EvalError::Config(format!(
+        return Err(LearnError::Config(format!(
             "{} labels for {} rows",
             labels.len(),
             train.n_rows()
@@ -198,13 +198,13 @@ pub struct TextClassifier {
 
 impl TextClassifier {
     /// Fits TF-IDF (character 2–5-grams) + a linear SVM on `samples`. Needs two labels.
-    pub fn fit(samples: &[Sample]) -> Result<Self, EvalError> {
+    pub fn fit(samples: &[Sample]) -> Result<Self, LearnError> {
         let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
         let labels: Vec<&str> = samples.iter().map(|s| s.label.as_str()).collect();
         let weights = vec![1.0; samples.len()];
         let (names, y) = class_index(&labels, &weights);
         if names.len() < 2 {
-            return Err(EvalError::Data(format!(
+            return Err(LearnError::Data(format!(
                 "the classifier needs at least 2 techniques, the data has {}",
                 names.len()
             )));

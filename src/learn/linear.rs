@@ -27,7 +27,7 @@ use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::EvalError;
+use super::LearnError;
 use super::sparse::CsrMatrix;
 
 /// Which linear model to fit.
@@ -101,7 +101,7 @@ impl LinearModel {
         n_classes: usize,
         weights: &[f32],
         config: &LinearModelConfig,
-    ) -> Result<Self, EvalError> {
+    ) -> Result<Self, LearnError> {
         Self::fit_with_threads(x, y, n_classes, weights, config, default_threads())
     }
 
@@ -112,28 +112,28 @@ impl LinearModel {
         weights: &[f32],
         config: &LinearModelConfig,
         threads: usize,
-    ) -> Result<Self, EvalError> {
+    ) -> Result<Self, LearnError> {
         let n = x.n_rows();
         if y.len() != n || weights.len() != n {
-            return Err(EvalError::Config(format!(
+            return Err(LearnError::Config(format!(
                 "{n} rows but {} labels and {} weights",
                 y.len(),
                 weights.len()
             )));
         }
         if n_classes < 2 || y.iter().any(|&k| k >= n_classes) {
-            return Err(EvalError::Data(format!(
+            return Err(LearnError::Data(format!(
                 "need at least 2 classes and labels below {n_classes}"
             )));
         }
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-            return Err(EvalError::Config(
+            return Err(LearnError::Config(
                 "sample weights must be finite and ≥ 0".into(),
             ));
         }
         let positive = |v: f64| v > 0.0 && v.is_finite();
         if !(positive(config.c) && positive(config.tol)) {
-            return Err(EvalError::Config(format!(
+            return Err(LearnError::Config(format!(
                 "C and tol must be positive, got C = {}, tol = {}",
                 config.c, config.tol
             )));

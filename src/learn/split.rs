@@ -17,8 +17,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{EvalError, normalize_text};
+use super::LearnError;
 use crate::data::Sample;
+use crate::data::normalize_text;
 
 /// How to cut a dataset into k folds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,18 +61,18 @@ pub struct Fold {
 /// Returns the part index of each row, in input order. Fails when a fraction is negative
 /// or not finite, when they sum to zero, or when there are fewer groups than parts with a
 /// positive fraction; a part with a positive fraction is never left empty.
-pub fn assign_parts<'a, I>(rows: I, fractions: &[f64], seed: u64) -> Result<Vec<usize>, EvalError>
+pub fn assign_parts<'a, I>(rows: I, fractions: &[f64], seed: u64) -> Result<Vec<usize>, LearnError>
 where
     I: IntoIterator<Item = &'a Sample>,
 {
     if fractions.is_empty() || fractions.iter().any(|f| !f.is_finite() || *f < 0.0) {
-        return Err(EvalError::Config(format!(
+        return Err(LearnError::Config(format!(
             "split fractions must be finite and non-negative, got {fractions:?}"
         )));
     }
     let total_fraction: f64 = fractions.iter().sum();
     if total_fraction <= 0.0 {
-        return Err(EvalError::Config("split fractions sum to zero".into()));
+        return Err(LearnError::Config("split fractions sum to zero".into()));
     }
 
     // Groups in first-appearance order; rows without a group are singletons.
@@ -97,7 +98,7 @@ where
     let n_rows = row_class.len();
     let wanted_parts = fractions.iter().filter(|f| **f > 0.0).count();
     if groups.len() < wanted_parts {
-        return Err(EvalError::Data(format!(
+        return Err(LearnError::Data(format!(
             "{} groups cannot fill {wanted_parts} parts without splitting a group",
             groups.len()
         )));
@@ -166,9 +167,9 @@ where
 /// Every row is in exactly one test fold; no group appears on both sides of a fold. With
 /// [`SplitConfig::drop_test_duplicates`], test rows whose normalised text (see
 /// [`normalize_text`]) also appears in the training part are removed and counted.
-pub fn kfold(samples: &[Sample], config: &SplitConfig) -> Result<Vec<Fold>, EvalError> {
+pub fn kfold(samples: &[Sample], config: &SplitConfig) -> Result<Vec<Fold>, LearnError> {
     if config.folds < 2 {
-        return Err(EvalError::Config(format!(
+        return Err(LearnError::Config(format!(
             "k-fold needs at least 2 folds, got {}",
             config.folds
         )));
