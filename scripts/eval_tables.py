@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""eval_tables.py — the README's evaluation tables, generated from committed results.json.
+"""eval_tables.py — the evaluation tables, generated from committed results.json.
 
-Every evaluation table in README.md (and docs/) sits between two markers:
+Every evaluation table in docs/evaluation.md and README.md sits between two markers (PATH is
+relative to the repository root, wherever the markdown file is):
 
     <!-- eval-table: docs/eval/tram-llm/results.json comparisons -->
     ...generated rows...
@@ -12,8 +13,8 @@ text differs, so a published number cannot drift from the output behind it; `wri
 the blocks. Kinds: `command` (the run's command file as a shell block), `primary` (one sentence), `comparisons` (arm vs arm, Holm-adjusted),
 `vs-none` (each arm vs no augmentation, Holm-adjusted).
 
-    python3 scripts/eval_tables.py check README.md
-    python3 scripts/eval_tables.py write README.md
+    python3 scripts/eval_tables.py check docs/evaluation.md README.md
+    python3 scripts/eval_tables.py write docs/evaluation.md README.md
 """
 import difflib
 import json

@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export RUST_BACKTRACE=1
 cargo fmt --all -- --check
-# The README's evaluation tables must equal the committed results.json behind them.
-python3 scripts/eval_tables.py check README.md
+# The evaluation tables (docs/evaluation.md, and the README's headline result) must equal the
+# committed results.json behind them; every relative link in README.md and docs/*.md resolves.
+python3 scripts/eval_tables.py check docs/evaluation.md README.md
+python3 scripts/check_links.py
 cargo clippy --all-targets --locked -- -D warnings
 SYNTHCTI_REQUIRE_LLM=1 cargo test --locked
