@@ -164,25 +164,58 @@ async fn hang_times_out_within_the_timeout() {
     assert_eq!(client.stats().timeouts, 1);
 }
 
-/// FAULT: a slow local server (the answer comes after 1.2 s, past `timeout_secs` = 0.5 s)
-/// is still generating: the local client's timeout grows with `max_tokens`
-/// (0.5 + 4 / 2 = 2.5 s), so the request is answered once, not cut and sent again; a remote
-/// client with the same settings times out.
+/// FAULT: a slow local server streams its answer one token every 0.3 s, 1.8 s in all — past
+/// `timeout_secs` = 0.5 s — but never falls silent for 0.5 s: the local client times out on
+/// silence, not on total time, so the request is answered once, not cut and sent again. The
+/// same server silent for 1.2 s before a whole answer is timed out; a remote client (total
+/// time) times out on the slow answer too.
 #[tokio::test]
 async fn a_slow_local_server_is_not_timed_out_while_it_generates() {
-    let slow = || Reply::Delay(Duration::from_millis(1200), Box::new(Reply::ok("Slow.")));
+    let tokens: Vec<String> = ["The", " actor", " dumped", " LSASS", " memory", "."]
+        .map(String::from)
+        .to_vec();
     let cfg = LlmConfig {
         timeout_secs: 0.5,
-        max_tokens: 4,
+        max_tokens: 8,
         max_retries: 2,
         ..cfg()
     };
-    let server = FaultServer::start(move |_, _| slow()).await;
+    let streaming = tokens.clone();
+    let server = FaultServer::start(move |_, _| Reply::Stream {
+        tokens: streaming.clone(),
+        gap: Duration::from_millis(300),
+    })
+    .await;
     let local = LlmClient::local_server(&cfg, &server.base_url()).unwrap();
-    assert_eq!(local.attempt_timeout(), Duration::from_millis(2500));
+    assert_eq!(local.attempt_timeout(), Duration::from_millis(500));
+    let t0 = Instant::now();
     let done = local.complete(&req("x", 8)).await.unwrap();
-    assert_eq!((done.text.as_str(), done.attempts), ("Slow.", 1));
+    assert!(t0.elapsed() >= Duration::from_millis(1800));
+    assert_eq!(
+        (done.text.as_str(), done.attempts),
+        ("The actor dumped LSASS memory.", 1)
+    );
+    assert_eq!(
+        (done.completion_tokens, done.finish_reason.as_deref()),
+        (6, Some("stop"))
+    );
     assert_eq!((server.requests(), local.stats().timeouts), (1, 0));
+    // the wire body streams; the journal's body (`LlmClient::body`) does not
+    assert_eq!(server.bodies()[0]["stream"], true);
+    assert_eq!(local.body(&req("x", 8))["stream"], false);
+
+    let slow = || Reply::Delay(Duration::from_millis(1200), Box::new(Reply::ok("Slow.")));
+    let server = FaultServer::start(move |_, _| slow()).await;
+    let silent = LlmClient::local_server(
+        &LlmConfig {
+            max_retries: 0,
+            ..cfg.clone()
+        },
+        &server.base_url(),
+    )
+    .unwrap();
+    let err = silent.complete(&req("x", 8)).await.unwrap_err();
+    assert!(matches!(err.root(), LlmError::Timeout(_)), "{err:?}");
 
     let server = FaultServer::start(move |_, _| slow()).await;
     let remote = LlmClient::new(
@@ -211,7 +244,7 @@ async fn a_timed_out_local_request_is_closed_before_its_retry() {
     let t0 = Instant::now();
     let done = client.complete(&req("x", 9)).await.unwrap();
     assert_eq!((done.text.as_str(), done.attempts), ("Back.", 2));
-    assert!(t0.elapsed() >= Duration::from_millis(700) + synthcti::llm::LOCAL_CANCEL_GRACE);
+    assert!(t0.elapsed() >= Duration::from_millis(200) + synthcti::llm::LOCAL_CANCEL_GRACE);
     assert_eq!(server.requests(), 2);
     assert_eq!(
         server.max_in_flight(),

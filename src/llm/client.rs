@@ -10,14 +10,13 @@
 //! backoff with seeded jitter, `Retry-After` as a floor via `adjust`), plus a per-attempt
 //! timeout and a semaphore around each attempt.
 //!
-//! Against the bundled local llama-server ([`LlmClient::local_server`]) the per-attempt
-//! timeout grows with the token budget: `timeout_secs + max_tokens / LOCAL_MIN_TOKENS_PER_SEC`
-//! (2 tokens/s, slower than SmolLM2-135M on one busy core), so a request that is still
-//! generating on a shared CPU is not cut and sent again. When an attempt does time out, its
-//! HTTP future is dropped first — reqwest closes the connection, and llama-server cancels a
-//! task whose connection is closed (it polls every second) — and the attempt waits
-//! [`LOCAL_CANCEL_GRACE`] more before it returns, so its retry never meets a second copy of
-//! the same request in the server.
+//! Against the bundled local llama-server ([`LlmClient::local_server`]) each attempt is
+//! streamed ([`super::stream`]) and times out on silence — `timeout_secs` without a token —
+//! rather than on total time, so a request that is still generating on a shared CPU is not
+//! cut and sent again. When an attempt does time out, its HTTP future is dropped first —
+//! reqwest closes the connection, and llama-server cancels a task whose connection is closed
+//! (it polls every second) — and the attempt waits [`LOCAL_CANCEL_GRACE`] more before it
+//! returns, so its retry never meets a second copy of the same request in the server.
 
 use crate::error_chain;
 use std::future::Future;
@@ -37,6 +36,7 @@ use tokio::sync::Semaphore;
 
 use super::error::excerpt;
 use super::stats::LlmStats;
+use super::stream::StreamLimits;
 use super::{ChatRequest, Completion, LlmConfig, LlmError, LlmStatsSnapshot, check_base_url};
 
 /// Longest `Retry-After` we wait for; longer asks are cut to this.
@@ -44,17 +44,13 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Characters of an error body kept in errors and logs.
 const BODY_EXCERPT_CHARS: usize = 300;
 
-/// A cheap-to-clone handle to an OpenAI-compatible chat endpoint.
-///
-/// The slowest generation rate (tokens per second) assumed of the local server when its
-/// per-attempt timeout is sized.
-pub const LOCAL_MIN_TOKENS_PER_SEC: f64 = 2.0;
-
 /// How long a timed-out attempt against the local server waits, after closing its
 /// connection, before it returns (and may be retried): longer than llama-server's one-second
 /// poll of closed connections.
 pub const LOCAL_CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// A cheap-to-clone handle to an OpenAI-compatible chat endpoint.
+///
 /// Clones share the HTTP connection pool, the concurrency semaphore and the counters, so
 /// a batch of requests can be spawned as tasks, each with its own clone. One failing
 /// request never affects the others: it is retried on its own and, in the end, returns its
@@ -66,12 +62,15 @@ pub struct LlmClient {
 
 struct Inner {
     api: Client<OpenAIConfig>,
+    /// The HTTP client under `api` (the local server's streamed attempts use it directly).
+    http: reqwest::Client,
     cfg: LlmConfig,
     base_url: String,
     host: String,
     timeout: Duration,
-    /// The bundled local server: timeout scaled by `max_tokens`, a grace after a timeout.
-    local: bool,
+    /// The bundled local server: streamed attempts timed out on silence, a grace after a
+    /// timeout.
+    local: Option<StreamLimits>,
     limit: Semaphore,
     stats: LlmStats,
 }
@@ -94,9 +93,9 @@ impl LlmClient {
         Self::build(cfg, base_url, false)
     }
 
-    /// A client for the bundled local llama-server at `base_url`: each attempt may run
-    /// `timeout_secs + max_tokens / LOCAL_MIN_TOKENS_PER_SEC` seconds, and a timed-out
-    /// attempt is cancelled (its connection closed) [`LOCAL_CANCEL_GRACE`] before it may be
+    /// A client for the bundled local llama-server at `base_url`: each attempt is streamed
+    /// and times out after `timeout_secs` without a token (at most `(max_tokens + 2) ×
+    /// timeout_secs` in all), and a timed-out attempt is cancelled (its connection closed) [`LOCAL_CANCEL_GRACE`] before it may be
     /// retried (see the module notes).
     pub fn local_server(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
         Self::build(cfg, base_url, true)
@@ -125,11 +124,8 @@ impl LlmClient {
             });
         }
 
-        let mut timeout = Duration::from_secs_f64(cfg.timeout_secs);
-        if local {
-            timeout +=
-                Duration::from_secs_f64(f64::from(cfg.max_tokens) / LOCAL_MIN_TOKENS_PER_SEC);
-        }
+        let timeout = Duration::from_secs_f64(cfg.timeout_secs);
+        let local = local.then(|| StreamLimits::new(cfg.timeout_secs, cfg.max_tokens));
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(cfg.concurrency)
@@ -142,12 +138,14 @@ impl LlmClient {
             .with_api_key(key)
             .with_org_id("")
             .with_project_id("");
-        let api = Client::build(http.clone(), config).with_http_service(StatusService { http });
+        let api = Client::build(http.clone(), config)
+            .with_http_service(StatusService { http: http.clone() });
 
         tracing::info!(host = %host, model = %cfg.model, concurrency = cfg.concurrency, "LLM client ready");
         Ok(Self {
             inner: Arc::new(Inner {
                 api,
+                http,
                 cfg: cfg.clone(),
                 base_url,
                 host,
@@ -276,7 +274,9 @@ impl LlmClient {
         self.attempt(&self.body(req), attempts).await
     }
 
-    /// The per-attempt timeout (scaled by `max_tokens` for the local server).
+    /// The per-attempt timeout: the whole attempt for a remote endpoint; for the local
+    /// server the longest silence (no token), the whole attempt being capped at
+    /// `(max_tokens + 2) ×` that.
     pub fn attempt_timeout(&self) -> Duration {
         self.inner.timeout
     }
@@ -292,23 +292,29 @@ impl LlmClient {
         LlmStats::inc(&inner.stats.requests);
         tracing::debug!(host = %inner.host, attempt = n, "LLM request");
         let started = Instant::now();
-        // the request future is dropped (its connection closed) when the timeout fires
-        let answer = tokio::time::timeout(
-            inner.timeout,
-            inner.api.chat().create_byot::<&Value, Value>(body),
-        )
-        .await;
+        // the request future is dropped (its connection closed) when a timeout fires
+        let answer = match inner.local {
+            Some(limits) => {
+                super::stream::streamed(&inner.http, &inner.base_url, body, limits).await
+            }
+            None => tokio::time::timeout(
+                inner.timeout,
+                inner.api.chat().create_byot::<&Value, Value>(body),
+            )
+            .await
+            .map_err(|_| LlmError::Timeout(inner.timeout))
+            .and_then(|r| r.map_err(map_openai_error)),
+        };
         let elapsed = started.elapsed();
-        if answer.is_err() && inner.local {
+        if inner.local.is_some() && matches!(answer, Err(LlmError::Timeout(_))) {
             // let the local server notice the closed connection and cancel the task before a
             // retry sends the same request again
             tokio::time::sleep(LOCAL_CANCEL_GRACE).await;
         }
         inner.stats.add_time(elapsed);
         let result = match answer {
-            Err(_) => Err(LlmError::Timeout(inner.timeout)),
-            Ok(Err(e)) => Err(map_openai_error(e)),
-            Ok(Ok(value)) => {
+            Err(e) => Err(e),
+            Ok(value) => {
                 let (prompt, completion) = usage(&value);
                 LlmStats::add(&inner.stats.prompt_tokens, u64::from(prompt));
                 LlmStats::add(&inner.stats.completion_tokens, u64::from(completion));
@@ -519,25 +525,33 @@ impl tower::Service<HttpRequestFactory> for StatusService {
                 .execute(request)
                 .await
                 .map_err(|e| boxed(LlmError::Transport(error_chain(&e.without_url()))))?;
-            let status = response.status();
-            if status.is_success() {
-                return Ok(response);
-            }
-            let retry_after = parse_retry_after(response.headers());
-            let body = match response.bytes().await {
-                Ok(bytes) => excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS),
-                Err(e) => format!("<body unreadable: {}>", error_chain(&e.without_url())),
-            };
-            Err(boxed(if status.as_u16() == 429 {
-                LlmError::RateLimited { retry_after, body }
-            } else {
-                LlmError::Http {
-                    status: status.as_u16(),
-                    body,
-                }
-            }))
+            check_status(response).await.map_err(boxed)
         })
     }
+}
+
+/// A 2xx response as is; any other status as an [`LlmError`] with its `Retry-After` and a
+/// body excerpt (429 → [`LlmError::RateLimited`], else [`LlmError::Http`]).
+pub(crate) async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, LlmError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = parse_retry_after(response.headers());
+    let body = match response.bytes().await {
+        Ok(bytes) => excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS),
+        Err(e) => format!("<body unreadable: {}>", error_chain(&e.without_url())),
+    };
+    Err(if status.as_u16() == 429 {
+        LlmError::RateLimited { retry_after, body }
+    } else {
+        LlmError::Http {
+            status: status.as_u16(),
+            body,
+        }
+    })
 }
 
 #[cfg(test)]

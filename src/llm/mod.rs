@@ -35,9 +35,10 @@ mod local;
 mod parse;
 pub mod pool;
 mod stats;
+mod stream;
 
 pub(crate) use client::parse_retry_after;
-pub use client::{LOCAL_CANCEL_GRACE, LOCAL_MIN_TOKENS_PER_SEC, LlmClient, request_body};
+pub use client::{LOCAL_CANCEL_GRACE, LlmClient, request_body};
 pub use error::LlmError;
 pub(crate) use error::excerpt;
 pub use local::{LocalServer, LocalServerConfig};

@@ -262,7 +262,7 @@ impl EndpointPool {
     }
 
     /// The bundled local server at `base_url` ([`LlmClient::local_server`]: a timeout that
-    /// grows with `max_tokens`, no second copy of a timed-out request).
+    /// on silence, not on total time; no second copy of a timed-out request).
     pub fn local(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
         let client = LlmClient::local_server(cfg, base_url)?;
         Ok(Self::of(cfg, vec![(client, 1.0)]))

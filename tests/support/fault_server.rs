@@ -43,6 +43,9 @@ pub enum Reply {
     Hang,
     /// Waits, then replies.
     Delay(Duration, Box<Reply>),
+    /// 200 with server-sent events, as llama-server streams: one event per token, `gap`
+    /// before each, then a usage event and `[DONE]`.
+    Stream { tokens: Vec<String>, gap: Duration },
 }
 
 impl Reply {
@@ -214,6 +217,7 @@ async fn reply(stream: &mut TcpStream, r: Reply) -> std::io::Result<()> {
             while stream.read(&mut sink).await.map(|n| n > 0).unwrap_or(false) {}
             return Ok(());
         }
+        Reply::Stream { tokens, gap } => return stream_events(stream, &tokens, gap).await,
         Reply::Delay(..) => unreachable!("unwrapped above"),
     };
     let mut out = format!(
@@ -226,6 +230,28 @@ async fn reply(stream: &mut TcpStream, r: Reply) -> std::io::Result<()> {
     out.push_str("\r\n");
     out.push_str(&body);
     stream.write_all(out.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+async fn stream_events(
+    stream: &mut TcpStream,
+    tokens: &[String],
+    gap: Duration,
+) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await?;
+    let event = |v: Value| format!("data: {v}\n\n");
+    for t in tokens {
+        tokio::time::sleep(gap).await;
+        let e = json!({"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": null}]});
+        stream.write_all(event(e).as_bytes()).await?;
+    }
+    let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    let usage =
+        json!({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": tokens.len()}});
+    stream
+        .write_all(format!("{}{}data: [DONE]\n\n", event(end), event(usage)).as_bytes())
+        .await?;
     stream.shutdown().await
 }
 
