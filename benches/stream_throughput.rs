@@ -17,7 +17,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use synthcti::catalog::Catalog;
 use synthcti::config::{Config, ValidConfig};
-use synthcti::generate::fetch::journal_header;
+use synthcti::generate::journal_header;
 use synthcti::generate::{Fetcher, PlannedRequest, Reorder, request_key};
 use synthcti::journal::{Journal, RequestOutcome};
 use synthcti::llm::{ChatMessage, ChatRequest, LocalServer, request_body};

@@ -20,6 +20,7 @@ pub mod contrast;
 mod error;
 pub mod fetch;
 pub mod guard;
+pub mod identity;
 pub mod plan;
 pub mod procedures;
 mod progress;
@@ -33,7 +34,8 @@ use futures::StreamExt;
 
 pub use accept::{Acceptor, Candidate, RejectedRow};
 pub use error::GenerateError;
-pub use fetch::{Fetcher, Reorder, request_key};
+pub use fetch::{Fetcher, Reorder};
+pub use identity::{journal_header, request_key};
 pub use plan::{DryRunPlan, PlannedRequest, Planner, request_seed, split_by_size};
 
 use crate::catalog::Catalog;
@@ -164,7 +166,7 @@ pub async fn llm_stage(
     })?;
     let journal = Journal::open(
         &run.dir.join("journal.jsonl"),
-        &fetch::journal_header(cfg, input.samples),
+        &journal_header(cfg, input.samples),
         run.resume,
         run.overwrite,
     )?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::ClusterJob;
-use super::fetch::request_key;
+use super::identity::request_key;
 use crate::catalog::Catalog;
 use crate::cluster::TechniqueClusters;
 use crate::config::{OutputShape, ValidConfig};
