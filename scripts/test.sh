@@ -11,5 +11,7 @@ cargo fmt --all -- --check
 # committed results.json behind them; every relative link in README.md and docs/*.md resolves.
 python3 scripts/eval_tables.py check docs/evaluation.md README.md
 python3 scripts/check_links.py
+# Imports only point down the layers of ARCHITECTURE.md, with no cycle.
+python3 scripts/check_layers.py
 cargo clippy --all-targets --locked -- -D warnings
 SYNTHCTI_REQUIRE_LLM=1 cargo test --locked

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EmbedError, Embedder, check_rows};
 use crate::error_chain;
-use crate::llm::{is_env_var_name, redact_url};
+use crate::http::{is_env_var_name, redact_url};
 
 /// Default of [`RemoteConfig::api_key_env`].
 pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
@@ -680,12 +680,12 @@ fn parse_answer(bytes: &[u8], n: usize) -> Result<Vec<Vec<f32>>, RemoteError> {
 
 /// `Retry-After` as the LLM client reads it, capped at [`MAX_RETRY_AFTER`] here.
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    crate::llm::parse_retry_after(headers).map(|d| d.min(MAX_RETRY_AFTER))
+    crate::http::parse_retry_after(headers, MAX_RETRY_AFTER)
 }
 
 /// At most [`EXCERPT_CHARS`] characters of `text`, control characters as spaces.
 fn excerpt(text: &str) -> String {
-    crate::llm::excerpt(text, EXCERPT_CHARS)
+    crate::http::excerpt(text, EXCERPT_CHARS)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

@@ -208,7 +208,7 @@ fn string_field(v: &Value, field: &str, what: &str) -> Result<String, LlmError> 
         .map(str::to_string)
         .ok_or_else(|| LlmError::InvalidResponse {
             reason: format!("{what} has no `{field}`"),
-            excerpt: super::error::excerpt(&v.to_string(), 300),
+            excerpt: crate::http::excerpt(&v.to_string(), 300),
         })
 }
 

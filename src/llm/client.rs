@@ -34,15 +34,11 @@ use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::error::excerpt;
+use super::error::{BODY_EXCERPT_CHARS, MAX_RETRY_AFTER, check_status};
 use super::stats::LlmStats;
 use super::stream::StreamLimits;
 use super::{ChatRequest, Completion, LlmConfig, LlmError, LlmStatsSnapshot, check_base_url};
-
-/// Longest `Retry-After` we wait for; longer asks are cut to this.
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-/// Characters of an error body kept in errors and logs.
-const BODY_EXCERPT_CHARS: usize = 300;
+use crate::http::excerpt;
 
 /// How long a timed-out attempt against the local server waits, after closing its
 /// connection, before it returns (and may be retried): longer than llama-server's one-second
@@ -479,24 +475,6 @@ pub(crate) fn map_openai_error(err: OpenAIError) -> LlmError {
     }
 }
 
-/// `Retry-After` in (possibly fractional) seconds, or `retry-after-ms`, at most
-/// [`MAX_RETRY_AFTER`]. The HTTP-date form is not understood (the backoff applies then).
-/// Shared with the remote embedder.
-pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let secs = |s: &str| s.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
-    header("retry-after-ms")
-        .and_then(secs)
-        .map(|ms| ms / 1000.0)
-        .or_else(|| header("retry-after").and_then(secs))
-        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
-}
-
 /// The HTTP layer under async-openai: sends with reqwest, passes 2xx answers on, and turns
 /// every other answer into our [`LlmError`] (status, `Retry-After`, body excerpt), so that
 /// async-openai's own retry layer is not used and nothing about the answer is lost.
@@ -528,30 +506,6 @@ impl tower::Service<HttpRequestFactory> for StatusService {
             check_status(response).await.map_err(boxed)
         })
     }
-}
-
-/// A 2xx response as is; any other status as an [`LlmError`] with its `Retry-After` and a
-/// body excerpt (429 → [`LlmError::RateLimited`], else [`LlmError::Http`]).
-pub(crate) async fn check_status(
-    response: reqwest::Response,
-) -> Result<reqwest::Response, LlmError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let retry_after = parse_retry_after(response.headers());
-    let body = match response.bytes().await {
-        Ok(bytes) => excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS),
-        Err(e) => format!("<body unreadable: {}>", error_chain(&e.without_url())),
-    };
-    Err(if status.as_u16() == 429 {
-        LlmError::RateLimited { retry_after, body }
-    } else {
-        LlmError::Http {
-            status: status.as_u16(),
-            body,
-        }
-    })
 }
 
 #[cfg(test)]
@@ -601,6 +555,7 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
+        use crate::llm::error::parse_retry_after;
         let mut h = HeaderMap::new();
         assert_eq!(parse_retry_after(&h), None);
         h.insert("retry-after", HeaderValue::from_static("2"));

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::error_chain;
+use crate::http::excerpt;
+
 /// Everything that can go wrong while configuring, calling or hosting an LLM.
 ///
 /// No variant ever carries the API key: errors hold the *name* of the key's environment
@@ -131,13 +134,38 @@ impl LlmError {
     }
 }
 
-/// Cut `text` to at most `max` characters (on a char boundary), marking the cut.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+/// Longest `Retry-After` we wait for; longer asks are cut to this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Characters of an error body kept in errors and logs.
+pub(crate) const BODY_EXCERPT_CHARS: usize = 300;
+
+/// `Retry-After` (or `retry-after-ms`), at most [`MAX_RETRY_AFTER`].
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    crate::http::parse_retry_after(headers, MAX_RETRY_AFTER)
+}
+
+/// A 2xx response as is; any other status as an [`LlmError`] with its `Retry-After` and a
+/// body excerpt (429 → [`LlmError::RateLimited`], else [`LlmError::Http`]).
+pub(crate) async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, LlmError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
     }
+    let retry_after = parse_retry_after(response.headers());
+    let body = match response.bytes().await {
+        Ok(bytes) => excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS),
+        Err(e) => format!("<body unreadable: {}>", error_chain(&e.without_url())),
+    };
+    Err(if status.as_u16() == 429 {
+        LlmError::RateLimited { retry_after, body }
+    } else {
+        LlmError::Http {
+            status: status.as_u16(),
+            body,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -170,6 +198,7 @@ mod tests {
 
     #[test]
     fn excerpt_is_char_safe() {
+        use crate::http::excerpt;
         assert_eq!(excerpt("  abc  ", 10), "abc");
         assert_eq!(excerpt("ééééé", 3), "ééé…");
         assert_eq!(excerpt("", 3), "");

@@ -37,17 +37,14 @@ pub mod pool;
 mod stats;
 mod stream;
 
-pub(crate) use client::parse_retry_after;
 pub use client::{LOCAL_CANCEL_GRACE, LlmClient, request_body};
 pub use error::LlmError;
-pub(crate) use error::excerpt;
 pub use local::{LocalServer, LocalServerConfig};
 pub use parse::{Parsed, Reject, RejectReason as ParseReject, parse_sentences};
 pub use pool::{EndpointConfig, EndpointPool, EndpointUsage};
 pub use stats::LlmStatsSnapshot;
 
-/// Longest environment variable name accepted for `api_key_env`.
-const MAX_ENV_NAME: usize = 128;
+pub use crate::http::{is_env_var_name, redact_url};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -329,37 +326,6 @@ impl LlmConfig {
 
 /// What redacted secrets are replaced with.
 const REDACTED: &str = "<redacted>";
-
-/// Whether `name` looks like an environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
-pub fn is_env_var_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    name.len() <= MAX_ENV_NAME
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// `url` safe to print: user info becomes `***@`, a query or fragment becomes `?***`, and
-/// it is cut to 200 characters. Works on strings that do not parse as URLs too.
-pub fn redact_url(url: &str) -> String {
-    let url = url.trim();
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let host = match authority.rfind('@') {
-        Some(at) => format!("***@{}", &authority[at + 1..]),
-        None => authority.to_string(),
-    };
-    let path = match tail.find(['?', '#']) {
-        Some(q) => format!("{}?***", &tail[..q]),
-        None => tail.to_string(),
-    };
-    error::excerpt(&format!("{scheme}{host}{path}"), 200)
-}
 
 /// Check that `url` is an absolute http(s) URL with a host and without credentials.
 pub(crate) fn check_base_url(url: &str) -> Result<reqwest::Url, LlmError> {

@@ -469,7 +469,7 @@ fn retry_delay(err: &LlmError, backoff: Duration) -> Duration {
         LlmError::RateLimited {
             retry_after: Some(wait),
             ..
-        } => backoff.max((*wait).min(super::client::MAX_RETRY_AFTER)),
+        } => backoff.max((*wait).min(super::error::MAX_RETRY_AFTER)),
         _ => backoff,
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::LlmError;
-use super::error::excerpt;
 use crate::error_chain;
+use crate::http::excerpt;
 
 /// Most bytes of event stream (or whole body) read from one answer.
 pub const MAX_STREAM_BYTES: usize = 4 << 20;
@@ -66,7 +66,7 @@ pub(crate) async fn streamed(
             .await
             .map_err(|_| LlmError::Timeout(limits.silence))?
             .map_err(|e| LlmError::Transport(error_chain(&e.without_url())))?;
-        let response = super::client::check_status(response).await?;
+        let response = super::error::check_status(response).await?;
         let events = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
