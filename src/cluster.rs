@@ -5,6 +5,8 @@
 //! cluster yields its centroid, members, the sentences nearest the centroid and a few diverse
 //! members (far from the centroid, but not outliers): the context of a prompt.
 
+use crate::catalog::Catalog;
+use crate::data::Sample;
 use crate::technique::TechniqueId;
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
@@ -302,6 +304,73 @@ fn build_cluster(
         diverse: diverse.iter().map(id).collect(),
         member_cosines: order.iter().map(|&i| cos[i]).collect(),
     }
+}
+
+/// The clusters as `synthcti clusters --json` prints them: per technique its name, size and
+/// silhouette, and per cluster its members with their central and diverse sentences.
+pub fn render_json(
+    clusters: &[TechniqueClusters],
+    samples: &[Sample],
+    catalog: &Catalog,
+) -> serde_json::Value {
+    let texts = |ids: &[usize]| ids.iter().map(|&i| &*samples[i].text).collect::<Vec<_>>();
+    clusters
+        .iter()
+        .map(|tc| {
+            serde_json::json!({
+                "technique": tc.technique,
+                "name": catalog.name_of(&tc.technique),
+                "size": tc.size,
+                "silhouette": tc.silhouette,
+                "clusters": tc.clusters.iter().map(|c| serde_json::json!({
+                    "index": c.index,
+                    "size": c.members.len(),
+                    "members": c.members,
+                    "central": texts(&c.central),
+                    "central_ids": c.central,
+                    "diverse": texts(&c.diverse),
+                    "diverse_ids": c.diverse,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// The clusters as `synthcti clusters` prints them: per technique a heading, per cluster its
+/// central sentences (with their cosine to the centroid) and diverse ones, each on one
+/// printable line.
+pub fn render_text(
+    clusters: &[TechniqueClusters],
+    samples: &[Sample],
+    catalog: &Catalog,
+) -> String {
+    use std::fmt::Write as _;
+    let line = |id: usize| crate::text::sanitize(&samples[id].text);
+    let mut out = String::new();
+    for tc in clusters {
+        let silhouette = tc
+            .silhouette
+            .map(|s| format!(", silhouette {s:.3}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n{} {} — {} sentences, {} cluster(s){silhouette}",
+            tc.technique,
+            catalog.name_of(&tc.technique),
+            tc.size,
+            tc.clusters.len(),
+        );
+        for c in &tc.clusters {
+            let _ = writeln!(out, "  cluster {} ({} sentences)", c.index, c.members.len());
+            for (&id, cos) in c.central.iter().zip(&c.member_cosines) {
+                let _ = writeln!(out, "    central {cos:.2}  {}", line(id));
+            }
+            for &id in &c.diverse {
+                let _ = writeln!(out, "    diverse       {}", line(id));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::EvalError;
-use super::baselines::Augmenter;
+use super::baselines::{Augmenter, ClassReweight, EdaAugmenter, RandomOversampler};
+use super::sweep::{SweepConfig, SweepResults, run_sweep};
 use crate::config::{Source, ValidConfig};
 use crate::data::Sample;
-use crate::embed::EmbedService;
+use crate::embed::{EmbedService, Embedder};
 use crate::outcome::Rejection;
 use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
 use crate::report::OnLabel;
@@ -174,6 +175,159 @@ impl Augmenter for PipelineArm {
                 .collect(),
         ))
     }
+}
+
+/// An augmentation arm of `synthcti eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArmKind {
+    /// Random oversampling (duplicates of training rows).
+    Oversample,
+    /// EDA perturbations (synonym swap, insertion, swap, deletion).
+    Eda,
+    /// Real ATT&CK procedure examples through the synthcti filters.
+    Procedures,
+    /// LLM sentences only (synthcti).
+    Llm,
+    /// Procedure examples first, LLM sentences for the rest (synthcti default).
+    Both,
+    /// LLM rewrites of ATT&CK procedure examples (synthcti `source = "rewrite"`).
+    Rewrite,
+    /// Procedure examples first, then LLM rewrites of them (`source = "both-rewrite"`).
+    BothRewrite,
+    /// Class-balanced loss weights on the original rows (no rows added).
+    Reweight,
+}
+
+impl ArmKind {
+    /// The arm's name in tables and plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oversample => "oversample",
+            Self::Eda => "eda",
+            Self::Procedures => "procedures",
+            Self::Llm => "synthcti-llm",
+            Self::Both => "synthcti-both",
+            Self::Rewrite => "synthcti-rewrite",
+            Self::BothRewrite => "synthcti-both-rewrite",
+            Self::Reweight => "reweight",
+        }
+    }
+}
+
+/// The arms of one `eval` run: the baselines and the pipeline arms, in command-line order
+/// within each kind.
+pub struct EvalArms {
+    /// Oversampling, EDA, reweighting.
+    pub baselines: Vec<Box<dyn Augmenter>>,
+    /// The synthcti arms (built-in sources, then the named configurations).
+    pub pipeline: Vec<PipelineArm>,
+}
+
+impl EvalArms {
+    /// The built-in arms `kinds` under `cfg`, then the `named` configurations
+    /// (`--arm-config NAME=FILE`), their journals under `journals`, all embedding with `embed`.
+    /// A named arm may not take the name of another arm.
+    pub fn new(
+        kinds: &[ArmKind],
+        named: Vec<(String, ValidConfig)>,
+        cfg: &ValidConfig,
+        journals: &Path,
+        embed: &EmbedService,
+    ) -> Result<Self, EvalError> {
+        let mut arms = Self {
+            baselines: Vec::new(),
+            pipeline: Vec::new(),
+        };
+        for &kind in kinds {
+            let source = match kind {
+                ArmKind::Oversample => {
+                    arms.baselines.push(Box::new(RandomOversampler));
+                    continue;
+                }
+                ArmKind::Eda => {
+                    arms.baselines.push(Box::new(EdaAugmenter::default()));
+                    continue;
+                }
+                ArmKind::Reweight => {
+                    arms.baselines.push(Box::new(ClassReweight));
+                    continue;
+                }
+                ArmKind::Procedures => Source::Procedures,
+                ArmKind::Llm => Source::Llm,
+                ArmKind::Both => Source::Both,
+                ArmKind::Rewrite => Source::Rewrite,
+                ArmKind::BothRewrite => Source::BothRewrite,
+            };
+            let arm = PipelineArm::new(kind.name(), source, cfg, journals.into(), embed.clone())?;
+            arms.pipeline.push(arm);
+        }
+        for (name, c) in named {
+            let taken = kinds.iter().any(|k| k.name() == name)
+                || arms.pipeline.iter().any(|p| p.name() == name);
+            if taken {
+                return Err(EvalError::Config(format!(
+                    "--arm-config {name}: an arm of that name already runs"
+                )));
+            }
+            let source = c.generate.source;
+            let arm = PipelineArm::new(&name, source, &c, journals.into(), embed.clone())?;
+            arms.pipeline.push(arm);
+        }
+        Ok(arms)
+    }
+
+    /// Runs the sweep over every arm (blocking: call it off the async runtime).
+    pub fn sweep(
+        &mut self,
+        samples: &[Sample],
+        cfg: &SweepConfig,
+        mut embedder: EmbedService,
+    ) -> Result<SweepResults, EvalError> {
+        let mut arms: Vec<&mut dyn Augmenter> = self
+            .baselines
+            .iter_mut()
+            .map(|b| b.as_mut() as &mut dyn Augmenter)
+            .collect();
+        arms.extend(self.pipeline.iter_mut().map(|p| p as &mut dyn Augmenter));
+        let embedder: &mut dyn Embedder = &mut embedder;
+        run_sweep(samples, &mut arms, cfg, Some(embedder))
+    }
+}
+
+/// The synthcti arms' on-label rates, filter rejections and configurations.
+pub fn arms_markdown(arms: &[PipelineArm], files: &[(String, PathBuf)]) -> String {
+    let mut md = String::from("\n## synthcti arms: on-label rate over all folds and ratios\n\n");
+    md.push_str("Rows whose technique a TF-IDF (char 2–5) + linear SVM trained on the fold's training part ranks first.\n\n| arm | LLM requests | LLM rows | procedure rows |\n|---|---:|---:|---:|\n");
+    for arm in arms {
+        let o = arm.on_label();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            arm.name(),
+            arm.llm_requests(),
+            OnLabel::rate(o.synthetic_on_label, o.synthetic),
+            OnLabel::rate(o.procedures_on_label, o.procedures),
+        ));
+    }
+    md.push_str("\n## synthcti arms: filter rejections over all folds and ratios\n\n");
+    md.push_str("The avoid set of every fold is its test part: `*-avoid` rows are test sentences (exact, contained or near copies) that the filter kept out of training before the leak screen.\n\n| arm | reason | rows |\n|---|---|---:|\n");
+    for arm in arms {
+        for (reason, n) in arm.rejected() {
+            md.push_str(&format!("| {} | {reason} | {n} |\n", arm.name()));
+        }
+    }
+    md.push_str("\n## synthcti arms: configurations\n");
+    for arm in arms {
+        let file = files.iter().find(|(n, _)| n == arm.name());
+        let from = file.map_or("--config and flags".to_string(), |(_, p)| {
+            p.display().to_string()
+        });
+        md.push_str(&format!(
+            "\n### {} ({from})\n\n```toml\n{}```\n",
+            arm.name(),
+            arm.config().to_toml()
+        ));
+    }
+    md
 }
 
 #[cfg(test)]

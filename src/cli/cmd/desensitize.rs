@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::InputArgs;
 use crate::catalog::Catalog;
+use crate::cli::args::InputArgs;
 use crate::config::ValidConfig;
 use crate::data::{Dataset, UnknownLabels};
 use crate::desensitize::dataset::{Fill, counts, redact_raw, row_indicators};
