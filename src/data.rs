@@ -1374,6 +1374,31 @@ fn csv_header(
     Ok(header)
 }
 
+/// The columns to read from a CSV with `header`: CTI-to-MITRE's fixed names, else the
+/// configured ones (`text`, `label`, and `doc_title` or `group` as the group when present).
+fn csv_columns(format: Format, opts: &ReadOptions, header: &[String]) -> Columns {
+    let has = |name: &str| header.iter().any(|h| h == name);
+    match format {
+        Format::CtiToMitre => Columns {
+            text: "sentence".into(),
+            label: match opts.cti_level {
+                CtiLevel::Technique => "label_tec".into(),
+                CtiLevel::Subtechnique => "label_subtec".into(),
+            },
+            group: opts.group_col.clone(),
+        },
+        _ => Columns {
+            text: opts.text_col.clone().unwrap_or_else(|| "text".into()),
+            label: opts.label_col.clone().unwrap_or_else(|| "label".into()),
+            group: opts
+                .group_col
+                .clone()
+                .or_else(|| has("doc_title").then(|| "doc_title".into()))
+                .or_else(|| has("group").then(|| "group".into())),
+        },
+    }
+}
+
 /// CSV (CTI-to-MITRE native or generic), read record by record.
 fn read_csv(
     path: &Path,
@@ -1408,25 +1433,7 @@ fn read_csv(
     let mut cleaner = Cleaner::default();
     let header = csv_header(path, rdr.headers().map_err(csv_err)?, &mut cleaner)?;
     let find = |name: &str| header.iter().position(|h| h == name);
-    let cols = match format {
-        Format::CtiToMitre => Columns {
-            text: "sentence".into(),
-            label: match opts.cti_level {
-                CtiLevel::Technique => "label_tec".into(),
-                CtiLevel::Subtechnique => "label_subtec".into(),
-            },
-            group: opts.group_col.clone(),
-        },
-        _ => Columns {
-            text: opts.text_col.clone().unwrap_or_else(|| "text".into()),
-            label: opts.label_col.clone().unwrap_or_else(|| "label".into()),
-            group: opts
-                .group_col
-                .clone()
-                .or_else(|| find("doc_title").map(|_| "doc_title".into()))
-                .or_else(|| find("group").map(|_| "group".into())),
-        },
-    };
+    let cols = csv_columns(format, opts, &header);
     let need = |name: &str| {
         find(name).ok_or_else(|| {
             invalid(
@@ -1601,10 +1608,12 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_stripped_and_counted_in_every_reader() {
-        let jsonl = "{\"text\": \"Dumps\\u0000 LSASS\\u001b[0m.\", \"label\": \"T1003\"}\n\
-                     {\"text\": \"Clean.\", \"label\": \"T1003\"}\n\
-                     {\"text\": \"\u{202e}Evil\\ttab.\", \"label\": \"T1003\", \"g\\u0007\": \"x\"}\n";
+    fn control_characters_are_stripped_and_counted_in_jsonl() {
+        let jsonl = concat!(
+            "{\"text\": \"Dumps\\u0000 LSASS\\u001b[0m.\", \"label\": \"T1003\"}\n",
+            "{\"text\": \"Clean.\", \"label\": \"T1003\"}\n",
+            "{\"text\": \"\u{202e}Evil\\ttab.\", \"label\": \"T1003\", \"g\\u0007\": \"x\"}\n",
+        );
         let ds = read("a.jsonl", jsonl).unwrap();
         assert_eq!(ds.samples[0].text, "Dumps LSASS[0m.");
         assert_eq!(ds.samples[2].text, "Evil tab.");
@@ -1617,6 +1626,10 @@ mod tests {
             panic!("json")
         };
         assert!(values[2].get("g").is_some(), "keys are cleaned too");
+    }
+
+    #[test]
+    fn control_characters_are_stripped_and_counted_in_csv_and_json() {
         let ds = read(
             "b.csv",
             "text,label\n\"Dumps\u{7f}\r\nLSASS.\",T1003\u{200e}\n",

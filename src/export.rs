@@ -280,62 +280,64 @@ pub fn export_dataset(
         move |source| ExportError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let ser = |e: &dyn std::fmt::Display| ExportError::Serialise(e.to_string());
     let rows: Vec<(&Sample, Split)> = samples
         .iter()
         .zip(&splits)
         .filter_map(|(s, p)| p.map(|p| (s, p)))
         .collect();
-
-    let mut files = Vec::new();
-    let mut tasks = BTreeMap::new();
-    let mut write = |name: &str, bytes: Vec<u8>| {
+    let (rendered, tasks) = render_files(&rows, names, config)?;
+    let mut files = Vec::with_capacity(rendered.len());
+    for (name, bytes) in rendered {
         let path = dir.join(name);
         write_atomic(&path, &bytes).map_err(io(&path))?;
         files.push(path);
-        Ok::<(), ExportError>(())
-    };
+    }
+    let mut summary = summarize(&rows, names);
+    summary.dropped_added_rows = dropped_added_rows;
+    summary.tasks = tasks;
+    summary.files = files;
+    Ok(summary)
+}
+
+/// Rows of the split, each with the split it went to.
+type SplitRows<'a> = [(&'a Sample, Split)];
+
+/// A file to write: its name in the export directory and its bytes.
+type NamedFile = (String, Vec<u8>);
+
+/// Instruct-task counts per split.
+type TaskCounts = BTreeMap<Split, BTreeMap<Task, usize>>;
+
+fn ser(e: &dyn std::fmt::Display) -> ExportError {
+    ExportError::Serialise(e.to_string())
+}
+
+/// The files of `config.format` as (file name, bytes), and the instruct tasks per split.
+fn render_files(
+    rows: &SplitRows<'_>,
+    names: &BTreeMap<TechniqueId, String>,
+    config: &ExportConfig,
+) -> Result<(Vec<NamedFile>, TaskCounts), ExportError> {
+    let mut files = Vec::new();
+    let mut tasks = BTreeMap::new();
+    let of = |split: Split| rows.iter().filter(move |(_, p)| *p == split);
     match config.format {
         ExportFormat::Chat => {
             for split in Split::ALL {
-                let mut out = Vec::new();
-                for (s, _) in rows.iter().filter(|(_, p)| *p == split) {
-                    let answer = answer(&s.label, names);
-                    let text = written_text(s);
-                    let row = ChatRow {
-                        messages: [
-                            Message {
-                                role: "system",
-                                content: &config.system_prompt,
-                            },
-                            Message {
-                                role: "user",
-                                content: &text,
-                            },
-                            Message {
-                                role: "assistant",
-                                content: &answer,
-                            },
-                        ],
-                    };
-                    serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
-                    out.push(b'\n');
-                }
-                write(&format!("{}.jsonl", split.as_str()), out)?;
+                let out = chat_lines(of(split).map(|(s, _)| *s), names, config)?;
+                files.push((format!("{}.jsonl", split.as_str()), out));
             }
         }
         ExportFormat::Instruct => {
             for split in Split::ALL {
-                let part: Vec<(&Sample, String)> = rows
-                    .iter()
-                    .filter(|(_, p)| *p == split)
+                let part: Vec<(&Sample, String)> = of(split)
                     .map(|(s, _)| (*s, written_text(s).into_owned()))
                     .collect();
                 let answer_of = |id: &TechniqueId| answer(id, names);
                 let (out, counts) = instruct_lines(&part, &config.tasks, &answer_of, config.seed)
                     .map_err(|e| ser(&e))?;
                 tasks.insert(split, counts);
-                write(&format!("{}.jsonl", split.as_str()), out)?;
+                files.push((format!("{}.jsonl", split.as_str()), out));
             }
         }
         ExportFormat::Jsonl | ExportFormat::Csv => {
@@ -352,25 +354,56 @@ pub fn export_dataset(
                     serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
                     out.push(b'\n');
                 }
-                write("dataset.jsonl", out)?;
+                files.push(("dataset.jsonl".into(), out));
             } else {
                 let mut w = csv::Writer::from_writer(Vec::new());
                 for row in flat {
                     w.serialize(row.formula_safe()).map_err(|e| ser(&e))?;
                 }
-                let out = w.into_inner().map_err(|e| ser(&e))?;
-                write("dataset.csv", out)?;
+                files.push(("dataset.csv".into(), w.into_inner().map_err(|e| ser(&e))?));
             }
         }
     }
+    Ok((files, tasks))
+}
 
-    let mut count = BTreeMap::new();
-    let mut added = BTreeMap::new();
-    for split in Split::ALL {
-        count.insert(split, 0);
-        added.insert(split, 0);
+/// Chat JSONL: system prompt, the row's text, the technique as the answer.
+fn chat_lines<'a>(
+    rows: impl Iterator<Item = &'a Sample>,
+    names: &BTreeMap<TechniqueId, String>,
+    config: &ExportConfig,
+) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::new();
+    for s in rows {
+        let answer = answer(&s.label, names);
+        let text = written_text(s);
+        let row = ChatRow {
+            messages: [
+                Message {
+                    role: "system",
+                    content: &config.system_prompt,
+                },
+                Message {
+                    role: "user",
+                    content: &text,
+                },
+                Message {
+                    role: "assistant",
+                    content: &answer,
+                },
+            ],
+        };
+        serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
+        out.push(b'\n');
     }
-    for (s, p) in &rows {
+    Ok(out)
+}
+
+/// Rows and added rows per split, and the labels without a name.
+fn summarize(rows: &SplitRows<'_>, names: &BTreeMap<TechniqueId, String>) -> ExportSummary {
+    let mut count: BTreeMap<Split, usize> = Split::ALL.iter().map(|&s| (s, 0)).collect();
+    let mut added = count.clone();
+    for (s, p) in rows {
         *count.entry(*p).or_insert(0) += 1;
         if s.origin != Origin::Original {
             *added.entry(*p).or_insert(0) += 1;
@@ -381,14 +414,14 @@ pub fn export_dataset(
         .filter(|(s, _)| names.get(s.label.as_str()).is_none_or(String::is_empty))
         .map(|(s, _)| s.label.clone())
         .collect();
-    Ok(ExportSummary {
+    ExportSummary {
         rows: count,
         added_rows: added,
-        dropped_added_rows,
+        dropped_added_rows: 0,
         unnamed_labels: unnamed_labels.into_iter().collect(),
-        tasks,
-        files,
-    })
+        tasks: BTreeMap::new(),
+        files: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -226,49 +226,7 @@ impl LocalServer {
             .map(|a| a.port())
             .map_err(|e| fail(start_error(format!("cannot find a free port: {e}"), "")))?;
         let log_path = log_dir.join(format!("llm-{port}.log"));
-        let log = File::create(&log_path).map_err(|e| {
-            fail(start_error(
-                format!("cannot create {}: {e}", log_path.display()),
-                "",
-            ))
-        })?;
-        let log_err = log.try_clone().map_err(|e| {
-            fail(start_error(
-                format!("cannot reopen {}: {e}", log_path.display()),
-                "",
-            ))
-        })?;
-
-        let mut cmd = Command::new(bin);
-        cmd.args(server_args(cfg, model, alias, port));
-        cmd.args(&cfg.extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        let parent = std::process::id();
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe calls (prctl, getppid); it allocates nothing (the error path is
-        // a plain `io::Error` from an OS error code).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(
-                    libc::PR_SET_PDEATHSIG,
-                    libc::SIGKILL as libc::c_ulong,
-                    0,
-                    0,
-                    0,
-                ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() as u32 != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
-        }
-
+        let cmd = server_command(cfg, bin, model, alias, port, &log_path).map_err(fail)?;
         let started = Instant::now();
         let keeper = Keeper::spawn(cmd).map_err(|e| {
             fail(start_error(
@@ -279,48 +237,9 @@ impl LocalServer {
         let pid = keeper.pid;
         let threads = cfg.threads.unwrap_or_else(default_threads);
         tracing::info!(pid, port, model = %model.display(), slots = cfg.slots, threads, "starting llama-server");
-
         let base = format!("http://127.0.0.1:{port}");
-        let health = format!("{base}/health");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| fail(start_error(format!("cannot build an HTTP client: {e}"), "")))?;
         let deadline = started + Duration::from_secs_f64(cfg.start_timeout_secs);
-        loop {
-            if let Some(status) = keeper.exit_status() {
-                let tail = log_tail(&log_path, LOG_TAIL_LINES);
-                let port_taken = tail.contains("bind") || tail.contains("in use");
-                drop(keeper);
-                let err = start_error(
-                    format!(
-                        "{} exited with {status} during startup (log: {})",
-                        bin.display(),
-                        log_path.display()
-                    ),
-                    &tail,
-                );
-                return Err((err, port_taken));
-            }
-            if let Ok(resp) = http.get(&health).send().await
-                && resp.status().is_success()
-            {
-                break;
-            }
-            if Instant::now() >= deadline {
-                drop(keeper); // stops the process
-                let tail = log_tail(&log_path, LOG_TAIL_LINES);
-                return Err(fail(start_error(
-                    format!(
-                        "no healthy answer from {health} within {:.0} s (log: {})",
-                        cfg.start_timeout_secs,
-                        log_path.display()
-                    ),
-                    &tail,
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let keeper = wait_healthy(keeper, &base, deadline, cfg, bin, &log_path).await?;
         let startup = started.elapsed();
         tracing::info!(
             pid,
@@ -491,6 +410,110 @@ fn terminate(child: &mut Child) -> Option<ExitStatus> {
     }
     let _ = child.kill();
     child.wait().ok()
+}
+
+/// The llama-server command for `port`: its output into `log_path`, killed with its parent
+/// (`PR_SET_PDEATHSIG`).
+fn server_command(
+    cfg: &LocalServerConfig,
+    bin: &Path,
+    model: &Path,
+    alias: &str,
+    port: u16,
+    log_path: &Path,
+) -> Result<Command, LlmError> {
+    let log = File::create(log_path)
+        .map_err(|e| start_error(format!("cannot create {}: {e}", log_path.display()), ""))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| start_error(format!("cannot reopen {}: {e}", log_path.display()), ""))?;
+    let mut cmd = Command::new(bin);
+    cmd.args(server_args(cfg, model, alias, port));
+    cmd.args(&cfg.extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err));
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (prctl, getppid); it allocates nothing (the error path is
+    // a plain `io::Error` from an OS error code).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Polls `{base}/health` until it answers 2xx; stops the server (dropping `keeper`) when it
+/// exits first (the flag: whether its log says the port was taken) or `deadline` passes.
+async fn wait_healthy(
+    keeper: Keeper,
+    base: &str,
+    deadline: Instant,
+    cfg: &LocalServerConfig,
+    bin: &Path,
+    log_path: &Path,
+) -> Result<Keeper, (LlmError, bool)> {
+    let health = format!("{base}/health");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| {
+            (
+                start_error(format!("cannot build an HTTP client: {e}"), ""),
+                false,
+            )
+        })?;
+    loop {
+        if let Some(status) = keeper.exit_status() {
+            let tail = log_tail(log_path, LOG_TAIL_LINES);
+            let port_taken = tail.contains("bind") || tail.contains("in use");
+            drop(keeper);
+            let err = start_error(
+                format!(
+                    "{} exited with {status} during startup (log: {})",
+                    bin.display(),
+                    log_path.display()
+                ),
+                &tail,
+            );
+            return Err((err, port_taken));
+        }
+        if let Ok(resp) = http.get(&health).send().await
+            && resp.status().is_success()
+        {
+            return Ok(keeper);
+        }
+        if Instant::now() >= deadline {
+            drop(keeper); // stops the process
+            let tail = log_tail(log_path, LOG_TAIL_LINES);
+            let err = start_error(
+                format!(
+                    "no healthy answer from {health} within {:.0} s (log: {})",
+                    cfg.start_timeout_secs,
+                    log_path.display()
+                ),
+                &tail,
+            );
+            return Err((err, false));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The available CPUs, between 1 and 4 (see [`LocalServerConfig::threads`]).

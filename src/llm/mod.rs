@@ -151,6 +151,13 @@ const RESERVED_BODY_FIELDS: &[&str] = &[
 impl LlmConfig {
     /// Validate every setting; the error names the first bad field.
     pub fn check(&self) -> Result<(), LlmError> {
+        self.check_where()?;
+        self.check_sampling()?;
+        self.check_pacing()
+    }
+
+    /// Where requests go: the endpoint or pool, the Batch API, the key's variable.
+    fn check_where(&self) -> Result<(), LlmError> {
         let bad =
             |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
         if let Some(url) = &self.base_url {
@@ -187,6 +194,13 @@ impl LlmConfig {
                     .into(),
             );
         }
+        Ok(())
+    }
+
+    /// What is asked: the model, the sampling settings, the extra body fields.
+    fn check_sampling(&self) -> Result<(), LlmError> {
+        let bad =
+            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
         if self.model.trim().is_empty() {
             return bad("model", "must not be empty".into());
         }
@@ -202,6 +216,23 @@ impl LlmConfig {
         if self.max_tokens == 0 {
             return bad("max_tokens", "must be at least 1".into());
         }
+        if let Some(key) = self
+            .extra_body
+            .keys()
+            .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
+        {
+            return bad(
+                "extra_body",
+                format!("`{key}` is set by the client itself; use the dedicated setting"),
+            );
+        }
+        Ok(())
+    }
+
+    /// How fast and how often: concurrency, timeouts, retries, backoff, prices.
+    fn check_pacing(&self) -> Result<(), LlmError> {
+        let bad =
+            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
         if !(1..=1024).contains(&self.concurrency) {
             return bad(
                 "concurrency",
@@ -252,16 +283,6 @@ impl LlmConfig {
             {
                 return bad(param, format!("{p} is not a finite non-negative price"));
             }
-        }
-        if let Some(key) = self
-            .extra_body
-            .keys()
-            .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
-        {
-            return bad(
-                "extra_body",
-                format!("`{key}` is set by the client itself; use the dedicated setting"),
-            );
         }
         Ok(())
     }
@@ -497,106 +518,58 @@ mod tests {
             other => panic!("expected InvalidParam, got {other:?}"),
         };
         let d = LlmConfig::default;
-        assert_eq!(
-            param(LlmConfig {
-                concurrency: 0,
-                ..d()
-            }),
-            "concurrency"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                temperature: 2.5,
-                ..d()
-            }),
-            "temperature"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                temperature: f32::NAN,
-                ..d()
-            }),
-            "temperature"
-        );
-        assert_eq!(param(LlmConfig { top_p: 0.0, ..d() }), "top_p");
-        assert_eq!(
-            param(LlmConfig {
-                max_tokens: 0,
-                ..d()
-            }),
-            "max_tokens"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                timeout_secs: 0.0,
-                ..d()
-            }),
-            "timeout_secs"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                model: " ".into(),
-                ..d()
-            }),
-            "model"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                backoff_initial_ms: 10,
-                backoff_max_ms: 5,
-                ..d()
-            }),
-            "backoff_max_ms"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                price_per_1k_prompt: Some(-1.0),
-                ..d()
-            }),
-            "price_per_1k_prompt"
-        );
-        assert_eq!(
-            param(LlmConfig {
-                base_url: Some("ftp://x/v1".into()),
-                ..d()
-            }),
-            "base_url"
-        );
-        for name in ["", "1KEY", "sk-abc", "A B", "KEY=1"] {
-            assert_eq!(
-                param(LlmConfig {
-                    api_key_env: name.into(),
+        let with = |f: &dyn Fn(&mut LlmConfig)| {
+            let mut c = d();
+            f(&mut c);
+            c
+        };
+        let mut extra = Map::new();
+        extra.insert("seed".into(), Value::from(1));
+        let cases: Vec<(LlmConfig, &str)> = vec![
+            (with(&|c| c.concurrency = 0), "concurrency"),
+            (with(&|c| c.temperature = 2.5), "temperature"),
+            (with(&|c| c.temperature = f32::NAN), "temperature"),
+            (with(&|c| c.top_p = 0.0), "top_p"),
+            (with(&|c| c.max_tokens = 0), "max_tokens"),
+            (with(&|c| c.timeout_secs = 0.0), "timeout_secs"),
+            (with(&|c| c.model = " ".into()), "model"),
+            (
+                with(&|c| (c.backoff_initial_ms, c.backoff_max_ms) = (10, 5)),
+                "backoff_max_ms",
+            ),
+            (
+                with(&|c| c.price_per_1k_prompt = Some(-1.0)),
+                "price_per_1k_prompt",
+            ),
+            (
+                with(&|c| c.base_url = Some("ftp://x/v1".into())),
+                "base_url",
+            ),
+            (
+                with(&|c| c.base_url = Some("https://me:sk-pass@api.example.com/v1".into())),
+                "base_url",
+            ),
+            (
+                LlmConfig {
+                    extra_body: extra.clone(),
                     ..d()
-                }),
-                "api_key_env"
-            );
+                },
+                "extra_body",
+            ),
+        ];
+        for (cfg, expected) in cases {
+            assert_eq!(param(cfg), expected);
         }
-        let err = LlmConfig {
-            api_key_env: "sk-secret-123".into(),
-            ..d()
+        for name in ["", "1KEY", "sk-abc", "A B", "KEY=1"] {
+            assert_eq!(param(with(&|c| c.api_key_env = name.into())), "api_key_env");
         }
-        .check()
-        .unwrap_err();
+        let err = with(&|c| c.api_key_env = "sk-secret-123".into())
+            .check()
+            .unwrap_err();
         assert!(!err.to_string().contains("sk-secret-123"), "{err}");
-        assert_eq!(
-            param(LlmConfig {
-                base_url: Some("https://me:sk-pass@api.example.com/v1".into()),
-                ..d()
-            }),
-            "base_url"
-        );
         let err = check_base_url("https://me:sk-pass@api.example.com/v1").unwrap_err();
         assert!(!err.to_string().contains("sk-pass"), "{err}");
         let err = check_base_url("ftp://u:sk-pass@x/v1?key=sk-q").unwrap_err();
         assert!(!format!("{err}").contains("sk-"), "{err}");
-        let mut extra = Map::new();
-        extra.insert("seed".into(), Value::from(1));
-        assert_eq!(
-            param(LlmConfig {
-                extra_body: extra,
-                ..d()
-            }),
-            "extra_body"
-        );
     }
 }
