@@ -27,7 +27,7 @@ LAYERS = [
         "tools",
         ["embed", "ann", "nearcopy", "cluster", "learn", "llm", "desensitize", "prompt", "filter"],
     ),
-    ("records", ["outcome", "output", "journal", "report", "config"]),
+    ("records", ["outcome", "output", "journal", "report", "config", "html"]),
     ("stages", ["generate"]),
     ("pipeline", ["pipeline"]),
     ("uses", ["eval", "export"]),

@@ -19,6 +19,7 @@ pub mod export;
 pub mod filter;
 pub mod generate;
 pub mod home;
+pub mod html;
 pub mod http;
 pub mod journal;
 pub mod learn;
