@@ -7,7 +7,7 @@
 
 use synthcti::config::Config;
 use synthcti::embed::{EmbedService, open_embedder};
-use synthcti::pipeline::{AugmentOptions, augment};
+use synthcti::pipeline::{AugmentOptions, LlmRun, augment};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,10 +19,13 @@ async fn main() -> anyhow::Result<()> {
     let cfg = Config::from_file(config.as_ref())?.validate()?;
     let embed = EmbedService::spawn(open_embedder(&cfg.embed)?)?;
     let opts = AugmentOptions {
-        output_dir: output.into(),
-        dry_run,
+        run: LlmRun {
+            dir: output.into(),
+            dry_run,
+            progress: true,
+            ..Default::default()
+        },
         config_file: Some(config.into()),
-        progress: true,
         ..Default::default()
     };
     if !dry_run {

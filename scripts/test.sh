@@ -14,4 +14,6 @@ python3 scripts/check_links.py
 # Imports only point down the layers of ARCHITECTURE.md, with no cycle.
 python3 scripts/check_layers.py
 cargo clippy --all-targets --locked -- -D warnings
-SYNTHCTI_REQUIRE_LLM=1 cargo test --locked
+# Headless Chromium opens the HTML pages in tests/html_report.rs (Debian package).
+bash scripts/setup_chromium.sh
+SYNTHCTI_REQUIRE_LLM=1 SYNTHCTI_REQUIRE_BROWSER=1 cargo test --locked

@@ -158,13 +158,16 @@ pub fn jsonl_bytes(originals: &[Sample], new_rows: &[NewRow]) -> Vec<u8> {
         line(json!({"text": s.text, "label": s.label, "origin": s.origin, "group": s.group}));
     }
     for r in new_rows {
-        let s = &r.sample;
-        line(
-            json!({"text": clean(&s.text), "label": s.label, "origin": s.origin, "group": s.group,
-                    "provenance": r.provenance}),
-        );
+        line(new_row_value(r));
     }
     out
+}
+
+/// A new row as `augmented.jsonl` has it: text, label, origin, group and provenance.
+pub fn new_row_value(r: &NewRow) -> Value {
+    let s = &r.sample;
+    json!({"text": clean(&s.text), "label": s.label, "origin": s.origin, "group": s.group,
+           "provenance": r.provenance})
 }
 
 /// Any serialisable items as JSON Lines.

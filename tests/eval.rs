@@ -594,7 +594,17 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
 
     let dir = tempfile::tempdir().unwrap();
     let files = write_results(dir.path(), &results).unwrap();
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
+    let html = std::fs::read_to_string(dir.path().join("results.html")).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("reweight"),
+        "{html:.200}"
+    );
+    let links = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(
+        !links.contains("http://") && !links.contains("https://"),
+        "no network at view time"
+    );
     let png = std::fs::read(dir.path().join("plot.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
     let svg = std::fs::read_to_string(dir.path().join("plot.svg")).unwrap();
@@ -621,8 +631,8 @@ fn sweep_runs_every_arm_ratio_and_weight_and_writes_outputs() {
     assert!(md.contains("| oversample | 1 | 0.5 |"));
     assert!(md.contains("| eda vs oversample | 0.5 | 1 |"), "{md}");
     assert!(md.contains(&format!("the {} intervals", results.claims.family.len())));
-    // Nothing but the five outputs (no temporary files left).
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
+    // Nothing but the six outputs (no temporary files left).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 6);
 }
 
 #[test]
@@ -905,7 +915,10 @@ async fn pipeline_runs_in_process_on_a_current_thread_runtime() {
     let embed = EmbedService::spawn(Box::new(HashedWords)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let opts = AugmentOptions {
-        output_dir: dir.path().to_path_buf(),
+        run: synthcti::generate::LlmRun {
+            dir: dir.path().to_path_buf(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let input = std::path::Path::new("<memory>");

@@ -1,5 +1,5 @@
-//! The HTML pages end to end: `report.html` of a fake-endpoint `augment` run (with a map
-//! made here from its rows) and `results.html` of the committed TRAM baselines, written to
+//! The HTML pages end to end: `report.html` as a fake-endpoint `augment` run writes it (map
+//! from the real embedding model) and `results.html` of the committed TRAM baselines, written to
 //! a temporary directory and, when `chromium` is on PATH, opened in headless Chromium by
 //! `scripts/browser_check.sh` (no console error, no network request, the map's point
 //! count, the rows filter). Without Chromium the browser part prints a skip line, or fails
@@ -9,15 +9,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ndarray::Array2;
 use serde_json::Value;
 use support::augment_cli::{TINY, augment_cmd, deterministic_answer, read_jsonl, read_report};
 use support::fault_server::{FaultServer, Reply};
-use synthcti::html::{MapPoint, PointKind, RowView, RunMap, project_2d, render_eval, render_run};
+use synthcti::html::{MapPoint, PointKind, RowView, RunMap, render_eval, render_run};
 
 /// A sentence that must reach the page as text, never as markup.
 const HOSTILE: &str = "Operators ran <script>alert(1)</script> and <img src=x onerror=alert(2)> with \"quotes\" & 'apostrophes' on the victim hosts.";
@@ -67,104 +65,6 @@ async fn fake_run(dir: &Path) -> PathBuf {
     .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
-}
-
-/// A deterministic stand-in for a sentence embedding: hashed words, ±1 each, normalised.
-fn toy_embedding(text: &str) -> Vec<f32> {
-    let mut v = [0f32; 48];
-    for w in text
-        .to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let h = w.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-        });
-        v[(h % 48) as usize] += if h & 1 << 40 == 0 { 1.0 } else { -1.0 };
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    v.iter().map(|x| x / norm).collect()
-}
-
-/// The map of a run: every row and rejected candidate, one centroid per selected technique,
-/// placed by `project_2d` of their toy embeddings; each technique's neighbour is the
-/// `nearest_other_technique` its rows name most.
-fn synthetic_map(report: &Value, rows: &[Value], rejected: &[Value]) -> RunMap {
-    let selected: Vec<String> = report["techniques"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect();
-    let mut items: Vec<(PointKind, String, String, String)> = Vec::new();
-    let mut votes: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for r in rows.iter().chain(rejected) {
-        let label = r["label"].as_str().unwrap_or("").to_string();
-        let scores = if r["scores"].is_null() {
-            &r["provenance"]["scores"]
-        } else {
-            &r["scores"]
-        };
-        if let Some(n) = scores["nearest_other_technique"].as_str() {
-            *votes
-                .entry(label.clone())
-                .or_default()
-                .entry(n.into())
-                .or_default() += 1;
-        }
-        let kind = match (r["reason"].as_str(), r["origin"].as_str()) {
-            (Some(reason), _) => PointKind::Rejected(reason.into()),
-            (None, Some("original")) => PointKind::Original,
-            (None, Some("attack-procedure")) => PointKind::Procedure,
-            _ => PointKind::Synthetic,
-        };
-        let detail = format!("origin {}\nscores {scores}", r["origin"]);
-        items.push((kind, label, r["text"].as_str().unwrap_or("").into(), detail));
-    }
-    for t in report["techniques"].as_array().unwrap() {
-        let central = t["cluster_summaries"][0]["central"][0]
-            .as_str()
-            .unwrap_or("");
-        let id = t["id"].as_str().unwrap().to_string();
-        items.push((PointKind::Centroid, id, central.into(), "cluster 0".into()));
-    }
-    items.push((
-        PointKind::Synthetic,
-        selected[0].clone(),
-        HOSTILE.into(),
-        HOSTILE.into(),
-    ));
-    let flat: Vec<f32> = items
-        .iter()
-        .flat_map(|(_, _, text, _)| toy_embedding(text))
-        .collect();
-    let xy = project_2d(
-        Array2::from_shape_vec((items.len(), 48), flat)
-            .unwrap()
-            .view(),
-    );
-    let points = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, (kind, technique, text, detail))| MapPoint {
-            x: xy[[i, 0]],
-            y: xy[[i, 1]],
-            kind,
-            technique,
-            text,
-            detail,
-        })
-        .collect();
-    let neighbours = votes
-        .into_iter()
-        .filter_map(|(t, v)| Some((t, vec![v.into_iter().max_by_key(|(_, n)| *n)?.0])))
-        .collect();
-    RunMap {
-        points,
-        selected,
-        neighbours,
-        projection: "PCA of toy hashed-word vectors (test)".into(),
-    }
 }
 
 /// Cells of the heat map: classes with about `rare_threshold` training rows or fewer per
@@ -244,8 +144,81 @@ async fn both_pages_render_and_pass_the_browser_check() {
     let report = read_report(&out);
     let accepted = read_jsonl(&out.join("augmented.jsonl"));
     let rejected = read_jsonl(&out.join("rejected.jsonl"));
-    let mut rows: Vec<RowView> = accepted.iter().map(RowView::from_row).collect();
-    rows.extend(rejected.iter().map(RowView::from_rejected));
+    let new_rows: Vec<&Value> = accepted
+        .iter()
+        .filter(|r| r["origin"] != "original")
+        .collect();
+    let of = |origin: &str| new_rows.iter().filter(|r| r["origin"] == origin).count();
+    let (synthetic, procedures) = (of("synthetic"), of("attack-procedure"));
+    assert!(
+        synthetic > 0 && procedures > 0 && rejected.len() > 5,
+        "a run with every kind"
+    );
+    assert_eq!(
+        synthetic + procedures,
+        report["accepted"].as_u64().unwrap() as usize
+    );
+
+    // The page the run wrote: every new row and rejected candidate in the table and on the
+    // map (real embeddings, PCA), the hostile accepted sentence as text only.
+    let report_html = out.join("report.html");
+    let page = std::fs::read_to_string(&report_html).unwrap();
+    assert_eq!(
+        page.matches("<tr data-technique=").count(),
+        new_rows.len() + rejected.len()
+    );
+    let points = page.matches("data-kind=").count();
+    let kind = |k: &str| page.matches(&format!("data-kind=\"{k}\"")).count();
+    assert_eq!(
+        (kind("synthetic"), kind("procedure"), kind("rejected")),
+        (synthetic, procedures, rejected.len())
+    );
+    assert!(
+        kind("original") > 0 && kind("centroid") > 0,
+        "{points} points"
+    );
+    let hostile_rows = new_rows
+        .iter()
+        .copied()
+        .chain(&rejected)
+        .filter(|r| r["text"].as_str().is_some_and(|t| t.contains("<script>")))
+        .count();
+    assert!(
+        hostile_rows > 0,
+        "the hostile answer reached the rows or the rejects"
+    );
+    assert!(
+        page.contains("Operators ran &lt;script&gt;alert(1)&lt;/script&gt;")
+            || page.contains("Operators ran \\u003cscript"),
+        "hostile text shown escaped"
+    );
+    assert!(!page.contains("<script>alert") && !page.contains("<img"));
+    // Same seed, same picture.
+    std::fs::create_dir_all(dir.path().join("again")).unwrap();
+    let again = std::fs::read_to_string(
+        fake_run(&dir.path().join("again"))
+            .await
+            .join("report.html"),
+    )
+    .unwrap();
+    // (the same picture: rejected candidates may be listed in another order, so the marks
+    // are compared as a set, without their row index)
+    let circles = |p: &str| {
+        let mut marks: Vec<String> = p
+            .split("<circle ")
+            .skip(1)
+            .map(|c| {
+                let c = &c[..c.find("/>").unwrap_or(c.len())];
+                c.split(" data-i=").next().unwrap_or(c).to_string()
+            })
+            .collect();
+        marks.sort();
+        marks
+    };
+    assert_eq!(circles(&page), circles(&again));
+
+    // A direct render with a hostile row in every field stays text.
+    let mut rows: Vec<RowView> = rejected.iter().map(RowView::from_rejected).collect();
     rows.push(RowView {
         technique: "T1072".into(),
         origin: "synthetic".into(),
@@ -254,18 +227,19 @@ async fn both_pages_render_and_pass_the_browser_check() {
         provenance: HOSTILE.into(),
         scores: HOSTILE.into(),
     });
-    let map = synthetic_map(&report, &accepted, &rejected);
-    assert!(
-        rejected.len() > 5 && map.points.len() > 100,
-        "a run with rejections"
-    );
-
-    let page = render_run(&report, &map, &rows);
-    assert_eq!(page.matches("data-kind=").count(), map.points.len());
-    assert_eq!(page.matches("<tr data-technique=").count(), rows.len());
-    assert!(!page.contains("<script>alert") && !page.contains("<img"));
-    let report_html = dir.path().join("report.html");
-    std::fs::write(&report_html, &page).unwrap();
+    let hostile_map = RunMap {
+        points: vec![MapPoint {
+            x: 0.0,
+            y: 0.0,
+            kind: PointKind::Rejected(HOSTILE.into()),
+            technique: HOSTILE.into(),
+            text: HOSTILE.into(),
+            detail: HOSTILE.into(),
+        }],
+        ..RunMap::default()
+    };
+    let direct = render_run(&report, &hostile_map, &rows);
+    assert!(!direct.contains("<script>alert") && !direct.contains("<img"));
 
     let results: Value =
         serde_json::from_slice(&std::fs::read("docs/eval/tram-baselines/results.json").unwrap())
@@ -274,10 +248,9 @@ async fn both_pages_render_and_pass_the_browser_check() {
     let results_html = dir.path().join("results.html");
     std::fs::write(&results_html, &results_page).unwrap();
     println!(
-        "report.html: {} bytes ({} map points, {} rows); results.html: {} bytes",
+        "report.html: {} bytes ({points} map points, {} rows); results.html: {} bytes",
         page.len(),
-        map.points.len(),
-        rows.len(),
+        new_rows.len() + rejected.len(),
         results_page.len()
     );
 
@@ -307,9 +280,20 @@ async fn both_pages_render_and_pass_the_browser_check() {
     };
     let mut args = vec![
         "--points".into(),
-        map.points.len().to_string(),
+        points.to_string(),
         "--require-rows".into(),
     ];
+    for (k, n) in [
+        ("synthetic", synthetic),
+        ("procedure", procedures),
+        ("rejected", rejected.len()),
+    ] {
+        args.extend([
+            "--count".into(),
+            format!("circle[data-kind=\"{k}\"]"),
+            n.to_string(),
+        ]);
+    }
     args.extend(shot("html-report.png", Some("#maps")));
     browser_check(&report_html, &args);
     let mut args: Vec<String> = vec!["--count".into(), "#forest circle".into(), "41".into()];

@@ -13,6 +13,7 @@ use super::sweep::{SweepConfig, SweepResults, run_sweep};
 use crate::config::{Source, ValidConfig};
 use crate::data::Sample;
 use crate::embed::{EmbedService, Embedder};
+use crate::generate::LlmRun;
 use crate::outcome::Rejection;
 use crate::pipeline::{AugmentOptions, Augmented, augment_samples};
 use crate::report::OnLabel;
@@ -145,14 +146,17 @@ impl Augmenter for PipelineArm {
         let key = hex::encode(h.finalize())[..16].to_string();
         let cfg = self.cfg.clone().with_seed(seed);
         let opts = AugmentOptions {
-            output_dir: self.journal_root.join(&key),
-            resume: true,
+            run: LlmRun {
+                dir: self.journal_root.join(&key),
+                resume: true,
+                ..LlmRun::default()
+            },
             avoid: avoid.iter().map(|s| s.text.clone()).collect(),
             targets: Some(added_per_label.clone()),
             ..Default::default()
         };
-        std::fs::create_dir_all(&opts.output_dir).map_err(|source| EvalError::Io {
-            path: opts.output_dir.clone(),
+        std::fs::create_dir_all(&opts.run.dir).map_err(|source| EvalError::Io {
+            path: opts.run.dir.clone(),
             source,
         })?;
         let input = PathBuf::from(format!("<training part {key}>"));

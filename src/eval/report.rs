@@ -1,4 +1,5 @@
-//! Sweep outputs: `results.md`, `results.csv`, `results.json`, `plot.png`, `plot.svg`,
+//! Sweep outputs: `results.md`, `results.csv`, `results.json`, `results.html`, `plot.png`,
+//! `plot.svg`,
 //! each written atomically (temporary file in the same directory, then rename), so a
 //! reader never sees a half-written file.
 
@@ -22,7 +23,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
     }
 }
 
-/// Writes all five outputs into `dir` (created if missing); returns their paths.
+/// Writes all six outputs into `dir` (created if missing); returns their paths.
 pub fn write_results(dir: &Path, results: &SweepResults) -> Result<Vec<PathBuf>, EvalError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut written = Vec::new();
@@ -37,6 +38,9 @@ pub fn write_results(dir: &Path, results: &SweepResults) -> Result<Vec<PathBuf>,
     let json =
         serde_json::to_vec_pretty(results).map_err(|e| EvalError::Serialise(e.to_string()))?;
     put("results.json", &json)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|e| EvalError::Serialise(e.to_string()))?;
+    put("results.html", crate::html::render_eval(&value).as_bytes())?;
     put("plot.svg", plot_svg(results)?.as_bytes())?;
     // The PNG encoder writes to a path itself: draw into a temporary `.png`, then rename.
     let png = dir.join("plot.png");

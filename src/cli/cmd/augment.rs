@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use crate::catalog::Catalog;
 use crate::cli::args::AugmentArgs;
 use crate::embed::{EmbedService, open_embedder};
+use crate::generate::LlmRun;
 use crate::outcome::IncompleteRun;
 use crate::pipeline::{AugmentOptions, augment, read_avoid};
 
@@ -17,19 +18,21 @@ pub(crate) async fn run(a: &AugmentArgs, catalog: &Catalog, stdout: &mut impl Wr
     let embed =
         EmbedService::spawn(open_embedder(&cfg.embed).context("opening the embedding model")?)?;
     let opts = AugmentOptions {
-        output_dir: a.output.clone(),
-        resume: a.resume,
-        overwrite: a.overwrite,
-        dry_run: a.dry_run,
+        run: LlmRun {
+            dir: a.output.clone(),
+            resume: a.resume,
+            overwrite: a.overwrite,
+            dry_run: a.dry_run,
+            progress: !a.no_progress,
+            batch_export: a.batch_export.clone(),
+            batch_import: a.batch_import.clone(),
+        },
         avoid: match &a.avoid {
             Some(p) => read_avoid(p, &cfg.input, catalog)?,
             None => Vec::new(),
         },
         targets: None,
         config_file: a.input.config.clone(),
-        progress: !a.no_progress,
-        batch_export: a.batch_export.clone(),
-        batch_import: a.batch_import.clone(),
     };
     if !a.dry_run {
         std::fs::create_dir_all(&a.output)

@@ -4,6 +4,8 @@
 //! fetch, accept, procedures}`, `output`, `report`); this file reads the input, calls them in
 //! order, and writes what they return.
 
+mod pages;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,10 +21,11 @@ use crate::data::{
 use crate::embed::{EmbedError, EmbedService};
 use crate::filter::FilterIndex;
 use crate::generate::GenerateError;
+pub use crate::generate::LlmRun;
 use crate::generate::contrast::add_contrasts;
 use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
-use crate::generate::{Acceptor, ClusterJob, LlmRun, RejectedRow, StageInput, llm_stage};
+use crate::generate::{Acceptor, ClusterJob, RejectedRow, StageInput, llm_stage};
 use crate::journal::{DirLock, JournalError, sync_dir};
 use crate::learn::probe::TextClassifier;
 use crate::llm::LlmError;
@@ -242,27 +245,15 @@ pub async fn prepare(
 /// What `augment` is asked to do besides the configuration.
 #[derive(Debug, Clone, Default)]
 pub struct AugmentOptions {
-    /// Output directory.
-    pub output_dir: PathBuf,
-    /// Continue the run recorded in the directory's journal.
-    pub resume: bool,
-    /// Discard a previous run in the directory.
-    pub overwrite: bool,
-    /// Print the plan; call no LLM, write no dataset.
-    pub dry_run: bool,
+    /// Where and how the run goes: output directory (the journal's too), resume or
+    /// overwrite, dry run, progress, offline batch files.
+    pub run: LlmRun,
     /// Sentences that new rows must not duplicate, exactly or nearly (e.g. a test split).
     pub avoid: Vec<String>,
     /// Rows to add per technique, overriding the configured target and selection.
     pub targets: Option<BTreeMap<TechniqueId, usize>>,
     /// The configuration file given, recorded in the report.
     pub config_file: Option<PathBuf>,
-    /// Show progress bars.
-    pub progress: bool,
-    /// Write the requests the journal cannot answer to this batch JSONL file for an offline
-    /// engine, and stop (`--batch-export`).
-    pub batch_export: Option<PathBuf>,
-    /// Journal the answers of an offline engine's batch output first (`--batch-import`).
-    pub batch_import: Option<PathBuf>,
 }
 
 /// The outcome of [`augment_samples`].
@@ -273,14 +264,16 @@ pub struct Augmented {
     pub rejected: Vec<RejectedRow>,
     /// The run report.
     pub report: RunReport,
+    /// The embeddings, centroids and clusters the run worked from.
+    pub prepared: Prepared,
 }
 
 /// Refuses to write over a finished run (any source) unless resuming or overwriting.
 fn check_previous_run(cfg: &ValidConfig, opts: &AugmentOptions) -> Result<(), PipelineError> {
-    if opts.resume || opts.overwrite {
+    if opts.run.resume || opts.run.overwrite {
         return Ok(());
     }
-    let dir = &opts.output_dir;
+    let dir = &opts.run.dir;
     let journal = dir.join("journal.jsonl");
     let journal_used =
         !cfg.generate.source.uses_llm() && journal.metadata().is_ok_and(|m| m.len() > 0);
@@ -297,9 +290,9 @@ fn check_previous_run(cfg: &ValidConfig, opts: &AugmentOptions) -> Result<(), Pi
 
 /// The output directory's lock for the run (none on a dry run, which writes nothing).
 fn lock_output(opts: &AugmentOptions) -> Result<Option<DirLock>, PipelineError> {
-    match opts.dry_run {
+    match opts.run.dry_run {
         true => Ok(None),
-        false => Ok(Some(DirLock::acquire(&opts.output_dir)?)),
+        false => Ok(Some(DirLock::acquire(&opts.run.dir)?)),
     }
 }
 
@@ -313,7 +306,7 @@ pub async fn augment(
     embed: &EmbedService,
 ) -> Result<RunReport, PipelineError> {
     let _lock = lock_output(opts)?;
-    if !opts.dry_run {
+    if !opts.run.dry_run {
         check_previous_run(cfg, opts)?;
     }
     let started = Instant::now();
@@ -325,17 +318,26 @@ pub async fn augment(
         rows,
         rejected,
         mut report,
+        prepared,
     } = augment_unlocked(&dataset.samples, &dataset.path, cfg, opts, embed).await?;
     report.stage_seconds.insert(Stage::Read, read);
     report.input_cleaning = dataset.cleaning;
-    if !opts.dry_run {
+    if !opts.run.dry_run {
         let t = Instant::now();
-        write_outputs(&dataset, &rows, &rejected, &opts.output_dir, catalog)?;
+        write_outputs(&dataset, &rows, &rejected, &opts.run.dir, catalog)?;
         report
             .stage_seconds
             .insert(Stage::Write, t.elapsed().as_secs_f64());
         report.wall_seconds = started.elapsed().as_secs_f64();
-        write_report(&report, &opts.output_dir)?;
+        write_report(&report, &opts.run.dir)?;
+        let view = pages::RunView {
+            report: &report,
+            samples: &dataset.samples,
+            prepared: &prepared,
+            rows: &rows,
+            rejected: &rejected,
+        };
+        pages::write_run_page(&view, embed, &cfg.embed.model, &opts.run.dir).await?;
     }
     Ok(report)
 }
@@ -402,8 +404,8 @@ fn report_header(
     RunReport {
         version: env!("CARGO_PKG_VERSION").into(),
         input: input.display().to_string(),
-        output_dir: opts.output_dir.display().to_string(),
-        dry_run: opts.dry_run,
+        output_dir: opts.run.dir.display().to_string(),
+        dry_run: opts.run.dry_run,
         config_file: opts.config_file.as_ref().map(|p| p.display().to_string()),
         config: recorded.to_toml(),
         rows_before,
@@ -460,16 +462,8 @@ async fn augment_unlocked(
     let mut report = report_header(input, cfg, opts, samples.len());
     let mut stop = None;
     if cfg.generate.source.uses_llm() && jobs.iter().any(|j| j.need() > 0) {
-        let run = LlmRun {
-            dir: opts.output_dir.clone(),
-            resume: opts.resume,
-            overwrite: opts.overwrite,
-            dry_run: opts.dry_run,
-            progress: opts.progress,
-            batch_export: opts.batch_export.clone(),
-            batch_import: opts.batch_import.clone(),
-        };
-        let llm = llm_stage(&stage, &run, &mut jobs, &mut acceptor).await?;
+        let run = &opts.run;
+        let llm = llm_stage(&stage, run, &mut jobs, &mut acceptor).await?;
         report.template = Some(llm.template);
         if let Some(plan) = llm.plan {
             report.planned_requests = plan.planned_requests;
@@ -492,6 +486,7 @@ async fn augment_unlocked(
         rows,
         rejected,
         report,
+        prepared: prep,
     })
 }
 
@@ -519,7 +514,7 @@ async fn filter_index(
         prep.centroids.clone(),
     );
     stage_seconds.insert(Stage::Avoid, t.elapsed().as_secs_f64());
-    if opts.dry_run && cfg.filter.classifier_top_k == 0 {
+    if opts.run.dry_run && cfg.filter.classifier_top_k == 0 {
         // Only provenance would use it: a dry run writes no rows.
         return Ok(filter);
     }
