@@ -1035,11 +1035,16 @@ fn sample_from_json(
 /// The columns of a JSON dataset. The group column (`doc_title`, else `group`) is taken
 /// when any record has it, so a first record without one does not drop grouping.
 fn json_columns(opts: &ReadOptions, values: &[Value]) -> Columns {
-    let has = |name: &str| {
+    named_columns(opts, |name| {
         values
             .iter()
             .any(|v| v.as_object().is_some_and(|o| o.contains_key(name)))
-    };
+    })
+}
+
+/// The configured columns (`text`, `label` by default), and as the group the configured one
+/// or else `doc_title` or `group` when `has` it.
+fn named_columns(opts: &ReadOptions, has: impl Fn(&str) -> bool) -> Columns {
     Columns {
         text: opts.text_col.clone().unwrap_or_else(|| "text".into()),
         label: opts.label_col.clone().unwrap_or_else(|| "label".into()),
@@ -1387,15 +1392,7 @@ fn csv_columns(format: Format, opts: &ReadOptions, header: &[String]) -> Columns
             },
             group: opts.group_col.clone(),
         },
-        _ => Columns {
-            text: opts.text_col.clone().unwrap_or_else(|| "text".into()),
-            label: opts.label_col.clone().unwrap_or_else(|| "label".into()),
-            group: opts
-                .group_col
-                .clone()
-                .or_else(|| has("doc_title").then(|| "doc_title".into()))
-                .or_else(|| has("group").then(|| "group".into())),
-        },
+        _ => named_columns(opts, has),
     }
 }
 

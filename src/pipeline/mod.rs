@@ -28,10 +28,8 @@ use crate::generate::procedures::add_procedures;
 use crate::generate::{Acceptor, ClusterJob, RejectedRow, StageInput, llm_stage};
 use crate::journal::{DirLock, JournalError, sync_dir};
 use crate::learn::probe::TextClassifier;
-use crate::llm::LlmError;
 use crate::outcome::RunOutcome;
 use crate::output::{NewRow, OutputError, jsonl_bytes, jsonl_of, native_bytes, write_file};
-use crate::prompt::PromptError;
 use crate::report::{RunReport, Stage, StageTimings};
 use crate::stats::{DatasetStats, dataset_stats, label_counts, under_represented};
 use crate::technique::TechniqueId;
@@ -48,12 +46,6 @@ pub enum PipelineError {
     /// Clustering failed.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    /// A template failed.
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    /// The LLM endpoint or local server failed.
-    #[error(transparent)]
-    Llm(#[from] LlmError),
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -96,7 +88,6 @@ impl PipelineError {
     pub fn is_run_failure(&self) -> bool {
         match self {
             PipelineError::Journal(e) => e.is_run_failure(),
-            PipelineError::Llm(e) => e.is_run_failure(),
             PipelineError::Generate(e) => e.is_run_failure(),
             PipelineError::Output(_) | PipelineError::OutputDir { .. } => true,
             _ => false,
@@ -123,9 +114,7 @@ pub fn load(
     cfg: &ValidConfig,
     catalog: &Catalog,
 ) -> Result<(Dataset, DatasetStats), PipelineError> {
-    let ds = read_dataset(input, &cfg.input, catalog)?;
-    let st = dataset_stats(&ds, catalog, cfg.policy);
-    Ok((ds, st))
+    with_stats(read_dataset(input, &cfg.input, catalog)?, cfg, catalog)
 }
 
 /// [`load`] without the raw records (`stats`, `clusters`, `eval`, `export`: nothing is
@@ -135,7 +124,14 @@ pub fn load_samples(
     cfg: &ValidConfig,
     catalog: &Catalog,
 ) -> Result<(Dataset, DatasetStats), PipelineError> {
-    let ds = read_samples(input, &cfg.input, catalog)?;
+    with_stats(read_samples(input, &cfg.input, catalog)?, cfg, catalog)
+}
+
+fn with_stats(
+    ds: Dataset,
+    cfg: &ValidConfig,
+    catalog: &Catalog,
+) -> Result<(Dataset, DatasetStats), PipelineError> {
     let st = dataset_stats(&ds, catalog, cfg.policy);
     Ok((ds, st))
 }
