@@ -230,6 +230,30 @@ async fn a_slow_local_server_is_not_timed_out_while_it_generates() {
     assert!(matches!(err.root(), LlmError::Timeout(_)), "{err:?}");
 }
 
+/// FAULT: a local stream that sends one token and then only keep-alive comments is stalled:
+/// the comments do not reset the silence timeout, so the attempt times out after
+/// `timeout_secs` without an event instead of waiting for the whole-attempt cap.
+#[tokio::test]
+async fn keep_alive_comments_do_not_keep_a_stalled_local_stream_alive() {
+    let server = FaultServer::start(|_, _| Reply::Pings {
+        token: "The".into(),
+        every: Duration::from_millis(100),
+    })
+    .await;
+    let cfg = LlmConfig {
+        timeout_secs: 0.5,
+        max_tokens: 80,
+        max_retries: 0,
+        ..cfg()
+    };
+    let client = LlmClient::local_server(&cfg, &server.base_url()).unwrap();
+    let t0 = Instant::now();
+    let err = client.complete(&req("x", 10)).await.unwrap_err();
+    assert!(matches!(err.root(), LlmError::Timeout(_)), "{err:?}");
+    // 0.5 s of silence (+ the 2 s grace before returning), far below the 41 s cap
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
 /// FAULT: when a local attempt does time out, its connection is closed and the retry comes
 /// only after `LOCAL_CANCEL_GRACE`: the server never holds two copies of the request.
 #[tokio::test]

@@ -60,6 +60,8 @@ struct Inner {
     api: Client<OpenAIConfig>,
     /// The HTTP client under `api` (the local server's streamed attempts use it directly).
     http: reqwest::Client,
+    /// The API key (empty: none), for the streamed attempts.
+    key: String,
     cfg: LlmConfig,
     base_url: String,
     host: String,
@@ -131,7 +133,7 @@ impl LlmClient {
         // cannot change (or break) the headers.
         let config = OpenAIConfig::new()
             .with_api_base(base_url.clone())
-            .with_api_key(key)
+            .with_api_key(key.clone())
             .with_org_id("")
             .with_project_id("");
         let api = Client::build(http.clone(), config)
@@ -142,6 +144,7 @@ impl LlmClient {
             inner: Arc::new(Inner {
                 api,
                 http,
+                key,
                 cfg: cfg.clone(),
                 base_url,
                 host,
@@ -291,7 +294,8 @@ impl LlmClient {
         // the request future is dropped (its connection closed) when a timeout fires
         let answer = match inner.local {
             Some(limits) => {
-                super::stream::streamed(&inner.http, &inner.base_url, body, limits).await
+                let to = (inner.base_url.as_str(), inner.key.as_str());
+                super::stream::streamed(&inner.http, to, body, limits).await
             }
             None => tokio::time::timeout(
                 inner.timeout,

@@ -153,7 +153,25 @@ impl LlmConfig {
     pub fn check(&self) -> Result<(), LlmError> {
         self.check_where()?;
         self.check_sampling()?;
-        self.check_pacing()
+        self.check_pacing()?;
+        self.check_extra_body()
+    }
+
+    /// `extra_body` may not set what the client sets itself.
+    fn check_extra_body(&self) -> Result<(), LlmError> {
+        let bad =
+            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
+        if let Some(key) = self
+            .extra_body
+            .keys()
+            .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
+        {
+            return bad(
+                "extra_body",
+                format!("`{key}` is set by the client itself; use the dedicated setting"),
+            );
+        }
+        Ok(())
     }
 
     /// Where requests go: the endpoint or pool, the Batch API, the key's variable.
@@ -197,7 +215,7 @@ impl LlmConfig {
         Ok(())
     }
 
-    /// What is asked: the model, the sampling settings, the extra body fields.
+    /// What is asked: the model and the sampling settings.
     fn check_sampling(&self) -> Result<(), LlmError> {
         let bad =
             |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
@@ -215,16 +233,6 @@ impl LlmConfig {
         }
         if self.max_tokens == 0 {
             return bad("max_tokens", "must be at least 1".into());
-        }
-        if let Some(key) = self
-            .extra_body
-            .keys()
-            .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
-        {
-            return bad(
-                "extra_body",
-                format!("`{key}` is set by the client itself; use the dedicated setting"),
-            );
         }
         Ok(())
     }

@@ -261,8 +261,8 @@ impl EndpointPool {
         Ok(Self::of(cfg, vec![(client, 1.0)]))
     }
 
-    /// The bundled local server at `base_url` ([`LlmClient::local_server`]: a timeout that
-    /// on silence, not on total time; no second copy of a timed-out request).
+    /// The bundled local server at `base_url` ([`LlmClient::local_server`]: streamed answers
+    /// timed out on silence, not on total time; no second copy of a timed-out request).
     pub fn local(cfg: &LlmConfig, base_url: &str) -> Result<Self, LlmError> {
         let client = LlmClient::local_server(cfg, base_url)?;
         Ok(Self::of(cfg, vec![(client, 1.0)]))

@@ -1,10 +1,12 @@
 //! Streamed attempts against the bundled local server: the answer arrives token by token as
-//! server-sent events, and the attempt times out on *silence* (no bytes for `timeout_secs`),
-//! not on total time — a request that is still generating on a busy CPU is never cut and sent
-//! again. The stream is bounded all the same: llama-server sends one event per token, so an
-//! answer of `max_tokens` tokens that never falls silent ends within
-//! `(max_tokens + 2) × timeout_secs`, which is the attempt's hard cap; the text kept is capped
-//! at [`MAX_STREAM_BYTES`].
+//! server-sent events, and the attempt times out on *silence* — `timeout_secs` without a
+//! `data:` event (keep-alive comments do not count), `2 × timeout_secs` for the first one,
+//! which waits for the server's queue and prompt processing — not on total time: a request
+//! that is still generating on a busy CPU is never cut and sent again. The stream is bounded
+//! all the same: llama-server sends one event per token, so an answer of `max_tokens` tokens
+//! that never falls silent ends within `(max_tokens + 2) × timeout_secs`, which is the
+//! attempt's hard cap; the text kept is capped at [`MAX_STREAM_BYTES`]. A stream that ends
+//! without `[DONE]` or a finish reason is a cut answer, never taken as a whole one.
 //!
 //! The journal key is the hash of the non-streamed body ([`super::request_body`]): `stream`
 //! and `stream_options` are set here, on the wire only, so a streamed answer replays under the
@@ -21,11 +23,13 @@ use crate::http::excerpt;
 /// Most bytes of event stream (or whole body) read from one answer.
 pub const MAX_STREAM_BYTES: usize = 4 << 20;
 
-/// How long one streamed attempt may take: between events at most `silence`; in all at most
-/// `(max_tokens + 2) × silence`.
+/// How long one streamed attempt may take: until the first event at most `first`, between
+/// events at most `silence`; in all at most `(max_tokens + 2) × silence`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamLimits {
-    /// Longest wait for the next bytes.
+    /// Longest wait for the first event (queue, prompt processing, first token).
+    pub first: Duration,
+    /// Longest wait for the next event.
     pub silence: Duration,
     /// Longest whole attempt.
     pub total: Duration,
@@ -36,6 +40,7 @@ impl StreamLimits {
     pub fn new(timeout_secs: f64, max_tokens: u32) -> Self {
         let silence = Duration::from_secs_f64(timeout_secs);
         Self {
+            first: silence.saturating_mul(2),
             silence,
             total: silence.saturating_mul(max_tokens.saturating_add(2)),
         }
@@ -50,21 +55,24 @@ impl StreamLimits {
 /// [`LlmError::InvalidResponse`] for an unusable stream.
 pub(crate) async fn streamed(
     http: &reqwest::Client,
-    base_url: &str,
+    (base_url, key): (&str, &str),
     body: &Value,
     limits: StreamLimits,
 ) -> Result<Value, LlmError> {
     let mut wire = body.clone();
     wire["stream"] = json!(true);
     wire["stream_options"] = json!({ "include_usage": true });
-    let send = http
+    let mut request = http
         .post(format!("{base_url}/chat/completions"))
-        .json(&wire)
-        .send();
+        .json(&wire);
+    if !key.is_empty() {
+        request = request.bearer_auth(key);
+    }
+    let send = request.send();
     let work = async {
-        let response = tokio::time::timeout(limits.silence, send)
+        let response = tokio::time::timeout(limits.first, send)
             .await
-            .map_err(|_| LlmError::Timeout(limits.silence))?
+            .map_err(|_| LlmError::Timeout(limits.first))?
             .map_err(|e| LlmError::Transport(error_chain(&e.without_url())))?;
         let response = super::error::check_status(response).await?;
         let events = response
@@ -75,17 +83,24 @@ pub(crate) async fn streamed(
         let mut gather = Gather::default();
         let mut response = response;
         let mut whole = Vec::new();
+        // The deadline moves with every `data:` event (or, for a whole body, every chunk).
+        let mut deadline = tokio::time::Instant::now() + limits.first;
         loop {
-            let chunk = tokio::time::timeout(limits.silence, response.chunk())
+            let chunk = tokio::time::timeout_at(deadline, response.chunk())
                 .await
                 .map_err(|_| LlmError::Timeout(limits.silence))?
                 .map_err(|e| LlmError::Transport(error_chain(&e.without_url())))?;
             let Some(chunk) = chunk else { break };
             if events {
+                let seen = gather.events;
                 if gather.feed(&chunk)? {
                     break;
                 }
+                if gather.events > seen {
+                    deadline = tokio::time::Instant::now() + limits.silence;
+                }
             } else {
+                deadline = tokio::time::Instant::now() + limits.silence;
                 whole.extend_from_slice(&chunk);
                 if whole.len() > MAX_STREAM_BYTES {
                     return Err(too_long());
@@ -188,6 +203,12 @@ impl Gather {
                 excerpt: excerpt(&String::from_utf8_lossy(&self.pending), 300),
             });
         }
+        if !self.done && self.finish_reason.is_none() && self.error.is_none() {
+            return Err(LlmError::InvalidResponse {
+                reason: "the event stream was cut (no finish reason, no [DONE])".into(),
+                excerpt: excerpt(&self.text, 300),
+            });
+        }
         let mut whole = json!({
             "choices": [{
                 "index": 0,
@@ -266,6 +287,10 @@ mod tests {
             g.feed(&big),
             Err(LlmError::InvalidResponse { .. })
         ));
+        // a stream cut before its end is not a whole answer
+        let mut g = Gather::default();
+        g.feed(event(Some("The actor"), None).as_bytes()).unwrap();
+        assert!(matches!(g.finish(), Err(LlmError::InvalidResponse { .. })));
         // comments, other fields and CRLF line ends are ignored
         let mut g = Gather::default();
         g.feed(b": keep-alive\r\nevent: x\r\n").unwrap();
@@ -279,7 +304,10 @@ mod tests {
     #[test]
     fn limits_bound_the_whole_attempt_by_the_token_budget() {
         let l = StreamLimits::new(60.0, 80);
-        assert_eq!(l.silence, Duration::from_secs(60));
+        assert_eq!(
+            (l.first, l.silence),
+            (Duration::from_secs(120), Duration::from_secs(60))
+        );
         assert_eq!(l.total, Duration::from_secs(60 * 82));
     }
 }

@@ -333,7 +333,10 @@ pub async fn augment(
             rows: &rows,
             rejected: &rejected,
         };
-        pages::write_run_page(&view, embed, &cfg.embed.model, &opts.run.dir).await?;
+        // The page is a view of what is already written: it never fails the run.
+        if let Err(e) = pages::write_run_page(&view, embed, &cfg.embed.model, &opts.run.dir).await {
+            tracing::warn!("report.html not written: {}", crate::error_chain(&e));
+        }
     }
     Ok(report)
 }

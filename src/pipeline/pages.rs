@@ -19,9 +19,12 @@ use crate::technique::TechniqueId;
 
 /// Nearest other techniques drawn on each selected technique's map.
 const NEIGHBOURS: usize = 2;
-/// Rejected candidates embedded for the map at most (the first ones, in rejection order);
+/// Rejected candidates embedded for the map at most (an even sample in rejection order);
 /// the rows table lists them all (the page samples beyond its own limit).
-const MAX_REJECTED_ON_MAP: usize = 4_000;
+const MAX_REJECTED_ON_MAP: usize = 2_000;
+/// Original rows projected at most (an even sample, the selected techniques' rows first), so
+/// the page's memory and time stay bounded on inputs far beyond TRAM.
+const MAX_ORIGINALS_ON_MAP: usize = 4_000;
 
 /// What a run hands to its page.
 pub(super) struct RunView<'a> {
@@ -33,7 +36,8 @@ pub(super) struct RunView<'a> {
 }
 
 /// Writes `dir/report.html` for `run`; embeds the new rows and rejected candidates (through
-/// the embedding cache) to place them on the map.
+/// the embedding cache) to place them on the map. The caller treats an error as a warning:
+/// the page never fails a run whose rows and report are written.
 pub(super) async fn write_run_page(
     run: &RunView<'_>,
     embed: &EmbedService,
@@ -80,11 +84,19 @@ async fn run_map(
         .collect();
     let mut points = Vec::new();
     let mut vectors: Vec<ArrayView1<'_, f32>> = Vec::new();
-    for (i, s) in run.samples.iter().enumerate() {
-        if shown.contains(&s.label) {
-            points.push(point(PointKind::Original, &s.label, &s.text, String::new()));
-            vectors.push(prep.embeddings.row(i));
-        }
+    let own = |s: &Sample| selected.contains(&s.label);
+    let originals: Vec<usize> = (0..run.samples.len())
+        .filter(|&i| own(&run.samples[i]))
+        .chain((0..run.samples.len()).filter(|&i| {
+            let s = &run.samples[i];
+            !own(s) && shown.contains(&s.label)
+        }))
+        .collect();
+    let kept = sample(&originals, MAX_ORIGINALS_ON_MAP);
+    for &i in &kept {
+        let s = &run.samples[i];
+        points.push(point(PointKind::Original, &s.label, &s.text, String::new()));
+        vectors.push(prep.embeddings.row(i));
     }
     for tc in &prep.clusters {
         for c in &tc.clusters {
@@ -97,7 +109,13 @@ async fn run_map(
             vectors.push(c.centroid.view());
         }
     }
-    let rejected = &run.rejected[..run.rejected.len().min(MAX_REJECTED_ON_MAP)];
+    // Blank candidates (e.g. an empty line of an answer) have no place on a map.
+    let with_text: Vec<&RejectedRow> = run
+        .rejected
+        .iter()
+        .filter(|r| !r.text.trim().is_empty())
+        .collect();
+    let rejected = sample(&with_text, MAX_REJECTED_ON_MAP);
     let mut texts: Vec<String> = run.rows.iter().map(|r| r.sample.text.clone()).collect();
     texts.extend(rejected.iter().map(|r| r.text.clone()));
     let added: Array2<f32> = embed.embed(texts).await?;
@@ -109,7 +127,7 @@ async fn run_map(
         let detail = crate::html::RowView::from_row(&new_row_value(r)).provenance;
         points.push(point(kind, &r.sample.label, &r.sample.text, detail));
     }
-    for r in rejected {
+    for r in &rejected {
         let reason = r.reason.to_string();
         let kind = PointKind::Rejected(reason.clone());
         points.push(point(
@@ -131,8 +149,25 @@ async fn run_map(
             .into_iter()
             .map(|(t, n)| (t.to_string(), n.iter().map(ToString::to_string).collect()))
             .collect(),
-        projection: format!("PCA (2 components) of {model} embeddings"),
+        projection: format!(
+            "PCA (2 components) of {model} embeddings; original rows: {} of {} shown, rejected \
+             candidates: {} of {}",
+            kept.len(),
+            originals.len(),
+            rejected.len(),
+            run.rejected.len()
+        ),
     })
+}
+
+/// At most `max` of `items`, evenly spaced, in order.
+fn sample<T: Clone>(items: &[T], max: usize) -> Vec<T> {
+    if items.len() <= max {
+        return items.to_vec();
+    }
+    (0..max)
+        .map(|k| items[k * items.len() / max].clone())
+        .collect()
 }
 
 fn point(kind: PointKind, technique: &TechniqueId, text: &str, detail: String) -> MapPoint {
@@ -195,5 +230,13 @@ mod tests {
         let n = nearest_techniques(&[id("T1003")], &centroids);
         assert_eq!(n[&id("T1003")], vec![id("T1059"), id("T1105")]);
         assert!(nearest_techniques(&[id("T9999")], &centroids).is_empty());
+    }
+
+    #[test]
+    fn samples_are_even_and_bounded() {
+        let items: Vec<usize> = (0..10).collect();
+        assert_eq!(sample(&items, 20), items);
+        assert_eq!(sample(&items, 5), vec![0, 2, 4, 6, 8]);
+        assert!(sample(&items, 0).is_empty());
     }
 }

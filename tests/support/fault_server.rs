@@ -46,6 +46,9 @@ pub enum Reply {
     /// 200 with server-sent events, as llama-server streams: one event per token, `gap`
     /// before each, then a usage event and `[DONE]`.
     Stream { tokens: Vec<String>, gap: Duration },
+    /// 200 with one event (`token`), then only keep-alive comments (`:`) every `every`, as
+    /// llama-server sends while a stream waits, until the client closes the connection.
+    Pings { token: String, every: Duration },
 }
 
 impl Reply {
@@ -218,6 +221,7 @@ async fn reply(stream: &mut TcpStream, r: Reply) -> std::io::Result<()> {
             return Ok(());
         }
         Reply::Stream { tokens, gap } => return stream_events(stream, &tokens, gap).await,
+        Reply::Pings { token, every } => return pings(stream, &token, every).await,
         Reply::Delay(..) => unreachable!("unwrapped above"),
     };
     let mut out = format!(
@@ -253,6 +257,19 @@ async fn stream_events(
         .write_all(format!("{}{}data: [DONE]\n\n", event(end), event(usage)).as_bytes())
         .await?;
     stream.shutdown().await
+}
+
+async fn pings(stream: &mut TcpStream, token: &str, every: Duration) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    let e = json!({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": null}]});
+    stream
+        .write_all(format!("{head}data: {e}\n\n").as_bytes())
+        .await?;
+    loop {
+        tokio::time::sleep(every).await;
+        // fails once the client has closed the connection
+        stream.write_all(b":\n\n").await?;
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

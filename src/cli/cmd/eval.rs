@@ -136,6 +136,14 @@ pub(crate) async fn run(a: &EvalArgs, catalog: &Catalog, stdout: &mut impl Write
         crate::output::write_file(path, &csv)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    for (i, (name, _)) in a.arm_configs.iter().enumerate() {
+        let taken = a.arms.iter().any(|k| k.name() == name)
+            || a.arm_configs[..i].iter().any(|(n, _)| n == name);
+        anyhow::ensure!(
+            !taken,
+            "--arm-config {name}: an arm of that name already runs"
+        );
+    }
     let mut named = Vec::with_capacity(a.arm_configs.len());
     for (name, path) in &a.arm_configs {
         let mut c = Config::from_file(path)?;
