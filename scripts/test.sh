@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+# pandas + pyarrow for the Parquet round trip (tests/parquet.rs), from PyPI.
+bash scripts/setup_python.sh
 export RUST_BACKTRACE=1
 cargo fmt --all -- --check
 # The evaluation tables (docs/evaluation.md, and the README's headline result) must equal the
@@ -16,4 +18,4 @@ python3 scripts/check_layers.py
 cargo clippy --all-targets --locked -- -D warnings
 # Headless Chromium opens the HTML pages in tests/html_report.rs (Debian package).
 bash scripts/setup_chromium.sh
-SYNTHCTI_REQUIRE_LLM=1 SYNTHCTI_REQUIRE_BROWSER=1 cargo test --locked
+SYNTHCTI_REQUIRE_LLM=1 SYNTHCTI_REQUIRE_BROWSER=1 SYNTHCTI_REQUIRE_PYARROW=1 cargo test --locked

@@ -1,9 +1,13 @@
 //! Labelled sentences: the types every stage hands on, and the dataset readers.
 //!
 //! Readers: TRAM's native JSON (a list of `{text, label, doc_title}`), CTI-to-MITRE's native
-//! CSV (`,label_tec,label_subtec,tec_name,sentence`), and generic CSV / JSONL with named
-//! columns. CSV and JSONL are read record by record. Every error names the file, the line (or
-//! record) and the problem; nothing here panics on user data.
+//! CSV (`,label_tec,label_subtec,tec_name,sentence`), generic CSV / JSONL with named
+//! columns, and Parquet with the same columns (the Hugging Face hub's format; see
+//! `data/parquet.rs`). CSV and JSONL are read record by record, Parquet batch by batch.
+//! Every error names the file, the line (Parquet: the row) and the problem; nothing here
+//! panics on user data.
+
+mod parquet;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -67,6 +71,8 @@ pub enum Format {
     Csv,
     /// Generic JSON Lines with the same column options.
     Jsonl,
+    /// Apache Parquet with the same column options (string columns; snappy or uncompressed).
+    Parquet,
 }
 
 impl Format {
@@ -76,6 +82,7 @@ impl Format {
             Format::Tram => "json",
             Format::CtiToMitre | Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -117,9 +124,9 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 pub struct ReadOptions {
     /// The format; detected from the file when `None`.
     pub format: Option<Format>,
-    /// Text column of generic CSV/JSONL (default `text`).
+    /// Text column of generic CSV/JSONL/Parquet (default `text`).
     pub text_col: Option<String>,
-    /// Label column of generic CSV/JSONL (default `label`).
+    /// Label column of generic CSV/JSONL/Parquet (default `label`).
     pub label_col: Option<String>,
     /// Group (report) column; default `doc_title`, else `group`, when the file has one.
     pub group_col: Option<String>,
@@ -381,8 +388,12 @@ pub enum Location {
     Line(u64),
     /// 1-based line and column.
     LineColumn(u64, u64),
+    /// 1-based row of a Parquet file.
+    Row(u64),
     /// The file as a whole (header, format).
     File,
+    /// A Parquet file's schema or metadata.
+    Schema,
 }
 
 impl std::fmt::Display for Location {
@@ -390,7 +401,9 @@ impl std::fmt::Display for Location {
         match self {
             Location::Line(l) => write!(f, "line {l}"),
             Location::LineColumn(l, c) => write!(f, "line {l}, column {c}"),
+            Location::Row(r) => write!(f, "row {r}"),
             Location::File => write!(f, "header"),
+            Location::Schema => write!(f, "schema"),
         }
     }
 }
@@ -455,7 +468,7 @@ pub struct Dataset {
     pub columns: Columns,
     /// The rows, in file order.
     pub samples: Vec<Sample>,
-    /// 1-based line of each sample in the file.
+    /// 1-based line of each sample in the file (Parquet: 1-based row).
     pub lines: Vec<u64>,
     /// The raw records, one per sample ([`read_dataset`]; `None` from [`read_samples`]).
     pub raw: Option<RawRows>,
@@ -670,7 +683,8 @@ fn open_input(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Limited<Fi
 /// The UTF-8 byte-order mark, accepted (and skipped) at the start of every format.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Guesses the format from the extension, then from the first bytes and the CSV header.
+/// Guesses the format from the extension (`.parquet`/`.pq` is Parquet), then from the first
+/// bytes (Parquet's `PAR1`, `[`, `{`) and the CSV header.
 pub fn detect_format(path: &Path) -> Result<Format, DataError> {
     detect_format_with(path, &ReadOptions::default())
 }
@@ -726,10 +740,12 @@ fn detect_format_with(path: &Path, opts: &ReadOptions) -> Result<Format, DataErr
         }
     };
     Ok(match (ext.as_deref(), first) {
+        (Some("parquet" | "pq"), _) => Format::Parquet,
         (Some("jsonl" | "ndjson"), _) => Format::Jsonl,
         (Some("json"), Some(b'{')) => Format::Jsonl,
         (Some("json"), _) => Format::Tram,
         (Some("csv" | "tsv"), _) => csv_kind(),
+        _ if head.starts_with(parquet::MAGIC) => Format::Parquet,
         (_, Some(b'[')) => Format::Tram,
         (_, Some(b'{')) => Format::Jsonl,
         (_, None) => return Err(DataError::Empty { path: path.into() }),
@@ -747,14 +763,14 @@ struct RawSample {
 }
 
 /// Reads an `origin` value written by `synthcti augment` (`original` when absent).
-fn parse_origin(path: &Path, line: u64, value: Option<&str>) -> Result<Origin, DataError> {
+fn parse_origin(path: &Path, at: Location, value: Option<&str>) -> Result<Origin, DataError> {
     match value.map(str::trim) {
         None | Some("") | Some("original") => Ok(Origin::Original),
         Some("synthetic") => Ok(Origin::Synthetic),
         Some("attack-procedure") => Ok(Origin::AttackProcedure),
         Some(other) => Err(invalid(
             path,
-            Location::Line(line),
+            at,
             format!(
                 "origin {} is not original, synthetic or attack-procedure",
                 clip(other)
@@ -801,11 +817,16 @@ fn read_with(
         samples: Vec::new(),
         lines: Vec::new(),
         keep: Vec::new(),
+        at: match format {
+            Format::Parquet => Location::Row,
+            _ => Location::Line,
+        },
     };
     let (columns, raw, cleaning) = match format {
         Format::Tram => read_tram(path, opts, &mut out, keep_raw)?,
         Format::Jsonl => read_jsonl(path, opts, &mut out, keep_raw)?,
         Format::CtiToMitre | Format::Csv => read_csv(path, format, opts, &mut out, keep_raw)?,
+        Format::Parquet => parquet::read_parquet(path, opts, &mut out, keep_raw)?,
     };
     let Labeler {
         labels,
@@ -854,6 +875,8 @@ struct Labeler<'a> {
     lines: Vec<u64>,
     /// Per row read: kept (not dropped for an unknown label).
     keep: Vec<bool>,
+    /// Where a row's number points: a line, or a Parquet row.
+    at: fn(u64) -> Location,
 }
 
 impl Labeler<'_> {
@@ -862,7 +885,7 @@ impl Labeler<'_> {
         let label = TechniqueId::parse(&r.label).ok_or_else(|| {
             invalid(
                 path,
-                Location::Line(r.line),
+                (self.at)(r.line),
                 format!(
                     "label {} is not an ATT&CK technique id (T#### or T####.###)",
                     clip(&r.label)
@@ -883,7 +906,7 @@ impl Labeler<'_> {
                 UnknownLabels::Error => {
                     return Err(invalid(
                         path,
-                        Location::Line(r.line),
+                        (self.at)(r.line),
                         format!(
                             "label {label} is not an active ATT&CK Enterprise technique \
                              (use --unknown-labels warn|drop to accept such rows)"
@@ -932,18 +955,18 @@ fn filter_raw(raw: RawRows, keep: &[bool]) -> RawRows {
 
 fn nonempty_text(
     path: &Path,
-    line: u64,
+    at: Location,
     text: &str,
     max_chars: usize,
 ) -> Result<String, DataError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(invalid(path, Location::Line(line), "empty text"));
+        return Err(invalid(path, at, "empty text"));
     }
     if t.chars().nth(max_chars).is_some() {
         return Err(invalid(
             path,
-            Location::Line(line),
+            at,
             format!(
                 "text of {} characters is longer than input.max_text_chars = {max_chars}: {}",
                 t.chars().count(),
@@ -1007,7 +1030,12 @@ fn sample_from_json(
         })
     };
     Ok(RawSample {
-        text: nonempty_text(path, line, &required(&cols.text)?, opts.max_text_chars)?,
+        text: nonempty_text(
+            path,
+            Location::Line(line),
+            &required(&cols.text)?,
+            opts.max_text_chars,
+        )?,
         label: required(&cols.label)?,
         group: match &cols.group {
             Some(g) => json_field(obj, g, true, path, line)?.filter(|s| !s.trim().is_empty()),
@@ -1015,7 +1043,7 @@ fn sample_from_json(
         },
         origin: match obj.get("origin") {
             None | Some(Value::Null) => Origin::Original,
-            Some(Value::String(s)) => parse_origin(path, line, Some(s))?,
+            Some(Value::String(s)) => parse_origin(path, Location::Line(line), Some(s))?,
             Some(other) => {
                 return Err(invalid(
                     path,
@@ -1464,10 +1492,10 @@ fn read_csv(
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         out.push(RawSample {
-            text: nonempty_text(path, line, get(ti), opts.max_text_chars)?,
+            text: nonempty_text(path, Location::Line(line), get(ti), opts.max_text_chars)?,
             label,
             group,
-            origin: parse_origin(path, line, oi.map(get))?,
+            origin: parse_origin(path, Location::Line(line), oi.map(get))?,
             line,
         })?;
         if keep_raw {

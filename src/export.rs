@@ -20,6 +20,8 @@
 //!   per line (`pandas.read_json(path, lines=True)`, `datasets.load_dataset("json", ...)`);
 //! - `csv`: `dataset.csv` with the same five columns; a cell that a spreadsheet would run
 //!   as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`;
+//! - `parquet`: `dataset.parquet` with the same five string columns (`group` nullable),
+//!   snappy-compressed (`pandas.read_parquet`, `datasets.load_dataset("parquet", ...)`);
 //! - `instruct`: `train.jsonl`, `validation.jsonl`, `test.jsonl` of `{"task","messages"}`
 //!   rows for the tasks of [`ExportConfig::tasks`] (see [`instruct`]).
 //!
@@ -39,6 +41,7 @@ use serde::Serialize;
 
 use crate::data::{Origin, Sample};
 use crate::learn::split::assign_parts;
+use crate::output::parquet::{ColumnSpec, StringTable};
 use crate::output::write_atomic;
 use crate::technique::TechniqueId;
 use crate::text::{clean, csv_cell};
@@ -78,6 +81,8 @@ pub enum ExportFormat {
     Jsonl,
     /// CSV with a `split` column.
     Csv,
+    /// Parquet with a `split` column (`dataset.parquet`).
+    Parquet,
     /// Instruction chat JSONL of several tasks, one file per split (`--to instruct`).
     Instruct,
 }
@@ -85,15 +90,16 @@ pub enum ExportFormat {
 impl FromStr for ExportFormat {
     type Err = ExportError;
 
-    /// Parses `chat`, `jsonl` or `csv`.
+    /// Parses `chat`, `jsonl`, `csv`, `parquet` or `instruct`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "chat" => Ok(Self::Chat),
             "jsonl" => Ok(Self::Jsonl),
             "csv" => Ok(Self::Csv),
+            "parquet" => Ok(Self::Parquet),
             "instruct" => Ok(Self::Instruct),
             other => Err(ExportError::Config(format!(
-                "unknown export format {other:?} (chat, jsonl, csv, instruct)"
+                "unknown export format {other:?} (chat, jsonl, csv, parquet, instruct)"
             ))),
         }
     }
@@ -340,31 +346,66 @@ fn render_files(
                 files.push((format!("{}.jsonl", split.as_str()), out));
             }
         }
-        ExportFormat::Jsonl | ExportFormat::Csv => {
-            let flat = rows.iter().map(|(s, p)| FlatRow {
-                text: written_text(s),
-                label: Cow::Borrowed(&s.label),
-                split: p.as_str(),
-                origin: s.origin,
-                group: s.group.as_deref().map(Cow::Borrowed),
-            });
-            if config.format == ExportFormat::Jsonl {
-                let mut out = Vec::new();
-                for row in flat {
-                    serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
-                    out.push(b'\n');
-                }
-                files.push(("dataset.jsonl".into(), out));
-            } else {
-                let mut w = csv::Writer::from_writer(Vec::new());
-                for row in flat {
-                    w.serialize(row.formula_safe()).map_err(|e| ser(&e))?;
-                }
-                files.push(("dataset.csv".into(), w.into_inner().map_err(|e| ser(&e))?));
-            }
+        ExportFormat::Jsonl | ExportFormat::Csv | ExportFormat::Parquet => {
+            files.push(flat_file(rows, config.format)?);
         }
     }
     Ok((files, tasks))
+}
+
+/// The columns of the flat formats, in file order.
+const FLAT_COLUMNS: [ColumnSpec; 5] = [
+    ("text", false),
+    ("label", false),
+    ("split", false),
+    ("origin", false),
+    ("group", true),
+];
+
+/// `dataset.jsonl`, `dataset.csv` or `dataset.parquet`: one row per line with its split.
+fn flat_file(rows: &SplitRows<'_>, format: ExportFormat) -> Result<NamedFile, ExportError> {
+    let flat = rows.iter().map(|(s, p)| FlatRow {
+        text: written_text(s),
+        label: Cow::Borrowed(&s.label),
+        split: p.as_str(),
+        origin: s.origin,
+        group: s.group.as_deref().map(Cow::Borrowed),
+    });
+    Ok(match format {
+        ExportFormat::Jsonl => {
+            let mut out = Vec::new();
+            for row in flat {
+                serde_json::to_writer(&mut out, &row).map_err(|e| ser(&e))?;
+                out.push(b'\n');
+            }
+            ("dataset.jsonl".into(), out)
+        }
+        ExportFormat::Parquet => {
+            let mut table = StringTable::new(&FLAT_COLUMNS).map_err(|e| ser(&e))?;
+            for row in flat {
+                table
+                    .push(&[
+                        Some(&row.text),
+                        Some(&row.label),
+                        Some(row.split),
+                        Some(row.origin.as_str()),
+                        row.group.as_deref(),
+                    ])
+                    .map_err(|e| ser(&e))?;
+            }
+            (
+                "dataset.parquet".into(),
+                table.finish().map_err(|e| ser(&e))?,
+            )
+        }
+        _ => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for row in flat {
+                w.serialize(row.formula_safe()).map_err(|e| ser(&e))?;
+            }
+            ("dataset.csv".into(), w.into_inner().map_err(|e| ser(&e))?)
+        }
+    })
 }
 
 /// Chat JSONL: system prompt, the row's text, the technique as the answer.
@@ -432,6 +473,10 @@ mod tests {
     fn formats_parse() {
         assert_eq!("CHAT".parse::<ExportFormat>().unwrap(), ExportFormat::Chat);
         assert_eq!("csv".parse::<ExportFormat>().unwrap(), ExportFormat::Csv);
+        assert_eq!(
+            "Parquet".parse::<ExportFormat>().unwrap(),
+            ExportFormat::Parquet
+        );
         assert!("xml".parse::<ExportFormat>().is_err());
     }
 

@@ -1,7 +1,10 @@
-//! Writers of the augmented dataset: the input's own format and JSONL with provenance.
+//! Writers of the augmented dataset: the input's own format and JSONL with provenance
+//! (a Parquet input's own format is the JSONL's columns in Parquet, [`parquet`]).
 //! Every file is written atomically (a temp file in the same directory, then rename).
 //! Added rows are written [`clean`]ed (no control, bidi or zero-width characters, length
 //! capped), and their CSV cells cannot start a spreadsheet formula ([`csv_cell`]).
+
+pub mod parquet;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -170,6 +173,43 @@ pub fn new_row_value(r: &NewRow) -> Value {
            "provenance": r.provenance})
 }
 
+/// The columns of `augmented.jsonl`, in its order: what `augmented.parquet` holds.
+pub const AUGMENTED_COLUMNS: [parquet::ColumnSpec; 5] = [
+    ("text", false),
+    ("label", false),
+    ("origin", false),
+    ("group", true),
+    ("provenance", true),
+];
+
+/// `augmented.parquet`, the native output of a Parquet input: the rows and columns of
+/// [`jsonl_bytes`] — `originals` are the input's raw records (`{text, label, origin,
+/// group}` objects, see `data`'s Parquet reader), `provenance` is JSON text on new rows and
+/// null on the others.
+fn parquet_native(originals: &[Value], new_rows: &[NewRow]) -> Result<Vec<u8>, OutputError> {
+    let mut table = parquet::StringTable::new(&AUGMENTED_COLUMNS)?;
+    for v in originals {
+        let get = |key: &str| v.get(key).and_then(Value::as_str);
+        table.push(&[get("text"), get("label"), get("origin"), get("group"), None])?;
+    }
+    for r in new_rows {
+        let s = &r.sample;
+        let text = clean(&s.text);
+        // Through a `Value`, as `jsonl_bytes` writes it: the same text, f32 scores included.
+        let provenance = serde_json::to_value(&r.provenance)
+            .map_err(|e| encode_err("the provenance")(&e))?
+            .to_string();
+        table.push(&[
+            Some(&text),
+            Some(s.label.as_str()),
+            Some(s.origin.as_str()),
+            s.group.as_deref(),
+            Some(&provenance),
+        ])?;
+    }
+    table.finish()
+}
+
 /// Any serialisable items as JSON Lines.
 pub fn jsonl_of<T: Serialize>(items: &[T]) -> Result<Vec<u8>, OutputError> {
     let mut out = Vec::new();
@@ -186,7 +226,8 @@ pub fn new_row_group(origin: Origin) -> String {
 }
 
 /// The augmented dataset in the input's own format: same columns/keys as the input; new
-/// rows fill text, label and group (and CTI-to-MITRE's `label_subtec`, `tec_name`).
+/// rows fill text, label and group (and CTI-to-MITRE's `label_subtec`, `tec_name`). A
+/// Parquet input gets the columns of `augmented.jsonl` ([`AUGMENTED_COLUMNS`]).
 pub fn native_bytes(
     ds: &Dataset,
     new_rows: &[NewRow],
@@ -198,6 +239,7 @@ pub fn native_bytes(
         ));
     };
     Ok(match raw {
+        RawRows::Json(values) if ds.format == Format::Parquet => parquet_native(values, new_rows)?,
         RawRows::Json(values) => {
             let mut objs: Vec<Value> = values.clone();
             for r in new_rows {
@@ -329,6 +371,52 @@ mod tests {
             assert_eq!(back.samples[1].text, "A new, quoted \"one\".", "{name}");
             assert_eq!(back.samples[1].label, "T1003", "{name}");
         }
+    }
+
+    #[test]
+    fn parquet_native_has_the_jsonl_columns_and_rows() {
+        use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use arrow_array::{Array, cast::AsArray};
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::bundled();
+        let mut t = parquet::StringTable::new(&[("text", false), ("label", false)]).unwrap();
+        t.push(&[Some("Dumps LSASS."), Some("T1003")]).unwrap();
+        let p = dir.path().join("in.parquet");
+        std::fs::write(&p, t.finish().unwrap()).unwrap();
+        let ds = read_dataset(&p, &ReadOptions::default(), cat).unwrap();
+        let out = dir.path().join("augmented.parquet");
+        let added = new_row("A new \u{1b}row.", "T1003");
+        write_atomic(
+            &out,
+            &native_bytes(&ds, std::slice::from_ref(&added), cat).unwrap(),
+        )
+        .unwrap();
+        let batches: Vec<_> =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let schema = batches[0].schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, AUGMENTED_COLUMNS.map(|(n, _)| n));
+        let col = |name: &str| {
+            batches[0]
+                .column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .clone()
+        };
+        assert_eq!(col("text").value(1), "A new row.");
+        assert_eq!(col("origin").value(0), "original");
+        assert_eq!(col("origin").value(1), "synthetic");
+        assert!(col("provenance").is_null(0) && col("group").is_null(1));
+        let provenance: Provenance = serde_json::from_str(col("provenance").value(1)).unwrap();
+        assert_eq!(provenance, added.provenance);
+        let back = read_dataset(&out, &ReadOptions::default(), cat).unwrap();
+        assert_eq!(back.samples.len(), 2);
+        assert_eq!(back.samples[1].origin, Origin::Synthetic);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use synthcti::catalog::Catalog;
 use synthcti::config::Config;
 use synthcti::data::{Format, ReadOptions, read_dataset};
 use synthcti::llm::parse_sentences;
+use synthcti::output::parquet::StringTable;
 use synthcti::text::{DISPLAY_CHARS, clip, csv_cell, sanitize};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -37,6 +38,21 @@ fn dataset_bytes() -> impl Strategy<Value = Vec<u8>> {
         p.extend(t);
         p
     })
+}
+
+/// A small valid Parquet file (text, label, doc_title; snappy), written the way
+/// `augmented.parquet` is.
+fn parquet_file() -> Vec<u8> {
+    let mut t =
+        StringTable::new(&[("text", false), ("label", false), ("doc_title", true)]).expect("table");
+    for (text, label, group) in [
+        ("Dumps LSASS memory.", "T1003.001", Some("r1")),
+        ("Runs PowerShell scripts.", "T1059.001", None),
+        ("Scans the network.", "T1046", Some("r2")),
+    ] {
+        t.push(&[Some(text), Some(label), group]).expect("row");
+    }
+    t.finish().expect("file")
 }
 
 fn small_limits() -> ReadOptions {
@@ -71,6 +87,30 @@ proptest! {
                 prop_assert!(msg.contains(name), "{msg}");
                 prop_assert!(msg.len() < 1200, "{} bytes", msg.len());
             }
+        }
+    }
+
+    #[test]
+    fn parquet_reader_never_panics(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = parquet_file();
+        for (at, b) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "d.parquet", &bytes);
+        if let Err(e) = read_dataset(&path, &ReadOptions::default(), Catalog::bundled()) {
+            let msg = e.to_string();
+            prop_assert!(msg.contains("d.parquet"), "{msg}");
+            // A panic inside the decoder is caught, but it is a bug to report upstream.
+            prop_assert!(!msg.contains("decoder failed"), "{msg}");
+            prop_assert!(msg.len() < 1200, "{} bytes", msg.len());
         }
     }
 

@@ -163,7 +163,7 @@ pub struct ExportArgs {
     #[arg(long, short)]
     pub output: PathBuf,
     /// `chat-jsonl` (train/validation/test.jsonl with system/user/assistant messages),
-    /// `jsonl` or `csv` (one file with a `split` column).
+    /// `jsonl`, `csv` or `parquet` (one file with a `split` column).
     /// `instruct`: train/validation/test.jsonl of classify, explain, generate and extract
     /// chats (see `--tasks`).
     #[arg(long = "to", value_enum, default_value = "chat-jsonl")]
@@ -184,7 +184,7 @@ pub struct ExportArgs {
 /// Options shared by every command that reads a dataset.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// The dataset (TRAM JSON, CTI-to-MITRE CSV, generic CSV or JSONL).
+    /// The dataset (TRAM JSON, CTI-to-MITRE CSV, generic CSV, JSONL or Parquet).
     #[arg(long, short)]
     pub input: PathBuf,
     /// TOML configuration; flags override it.
@@ -193,10 +193,10 @@ pub struct InputArgs {
     /// Input format (detected from the file when omitted).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Text column of generic CSV/JSONL (default `text`).
+    /// Text column of generic CSV/JSONL/Parquet (default `text`).
     #[arg(long)]
     pub text_col: Option<String>,
-    /// Label column of generic CSV/JSONL (default `label`).
+    /// Label column of generic CSV/JSONL/Parquet (default `label`).
     #[arg(long)]
     pub label_col: Option<String>,
     /// Group (report) column, used for leak-free splits (default `doc_title`, else `group`, if present).
