@@ -36,8 +36,54 @@ LAYERS = [
 RANK = {m: i for i, (_, ms) in enumerate(LAYERS) for m in ms}
 
 
+def strip_literals(src: str) -> str:
+    """The source without comments (line, nested block) and string / char literals (plain,
+    byte, raw with any number of `#`), so that only code is matched; line breaks are kept."""
+    out, i, n = [], 0, len(src)
+    while i < n:
+        c = src[i]
+        if src.startswith("//", i):
+            j = src.find("\n", i)
+            i = n if j < 0 else j
+        elif src.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if src.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif src.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    out.append("\n" if src[i] == "\n" else "")
+                    i += 1
+        elif re.match(r'(?:b?r)(#*)"', src[i:i + 260]) and not (i and (src[i - 1].isalnum() or src[i - 1] == "_")):
+            m = re.match(r'(?:b?r)(#*)"', src[i:])
+            end = '"' + m.group(1)
+            j = src.find(end, i + m.end())
+            j = n if j < 0 else j + len(end)
+            out.append('""' + "\n" * src.count("\n", i, j))
+            i = j
+        elif c == '"' or (c == "b" and src.startswith('b"', i) and not (i and src[i - 1].isalnum())):
+            j = i + (2 if c == "b" else 1)
+            while j < n and src[j] != '"':
+                j += 2 if src[j] == "\\" else 1
+            out.append('""' + "\n" * src.count("\n", i, j))
+            i = j + 1
+        elif c == "'":
+            m = re.match(r"'(?:\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'", src[i:])
+            if m:
+                out.append("' '")
+                i += m.end()
+            else:  # a lifetime
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def strip_tests(src: str) -> str:
-    """The source without `#[cfg(test)] mod tests { … }` blocks."""
+    """The source (already without literals) without `#[cfg(test)] mod tests { … }` blocks."""
     out, i = [], 0
     for m in re.finditer(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", src):
         if m.start() < i:
@@ -50,10 +96,6 @@ def strip_tests(src: str) -> str:
         i = j
     out.append(src[i:])
     return "".join(out)
-
-
-def strip_comments(src: str) -> str:
-    return re.sub(r"//[^\n]*", "", src)
 
 
 def files():
@@ -75,22 +117,26 @@ def module_of(path: str):
 def crate_paths(src: str):
     """Every `crate::a::b` path, `use crate::{a, b::c}` groups expanded (first two segments)."""
     found = set()
-    for m in re.finditer(r"crate::\{([^;]*?)\}\s*;", src, re.S):
+    src = re.sub(r"\s*::\s*", "::", src)
+    for m in re.finditer(r"\bcrate::\{([^;]*?)\}\s*;", src, re.S):
         for part in re.split(r",(?![^{]*\})", m.group(1)):
             segs = [s for s in re.split(r"::", part.strip()) if s and not s.startswith("{")]
             if segs:
                 found.add(tuple(s.strip("{} \n") for s in segs[:2]))
-    for m in re.finditer(r"crate::(\w+)(?:::(\w+))?", src):
+    for m in re.finditer(r"\bcrate::(\w+)(?:::(\w+))?", src):
         found.add(tuple(x for x in m.groups() if x))
     return found
 
 
-def super_paths(src: str, mod):
-    """`super::x` (and `super::super::x`) as absolute module paths."""
+def super_paths(src: str, mod, is_dir_module: bool):
+    """`super::x` (and `super::super::x`) as absolute module paths; `super` of a top-level
+    file is the crate root."""
+    src = re.sub(r"\s*::\s*", "::", src)
     found = set()
-    for m in re.finditer(r"((?:super::)+)(\w+)", src):
+    # the module a `super` chain starts from: a `mod.rs` file is its directory's module
+    for m in re.finditer(r"\b((?:super::)+)(\w+)", src):
         ups = m.group(1).count("super::")
-        base = mod[: len(mod) - ups]
+        base = mod[: max(len(mod) - ups, 0)]
         found.add(tuple(base + [m.group(2)]))
     return found
 
@@ -128,7 +174,7 @@ def main() -> int:
     known_files = {tuple(module_of(f)) for f in files()}
     for f in files():
         mod = module_of(f)
-        src = strip_comments(strip_tests(open(f, encoding="utf-8").read()))
+        src = strip_tests(strip_literals(open(f, encoding="utf-8").read()))
         rel = os.path.relpath(f, os.path.join(ROOT, ".."))
         if not mod:
             continue
@@ -136,7 +182,13 @@ def main() -> int:
         if top not in RANK:
             problems.append(f"{rel}: module `{top}` has no layer in scripts/check_layers.py")
             continue
-        for path in crate_paths(src):
+        if re.search(r"\buse\s+crate\s+as\b", src):
+            problems.append(f"{rel}: `use crate as …` hides imports from this check")
+        paths = set(crate_paths(src))
+        for p in super_paths(src, mod, f.endswith("mod.rs")):
+            if p and p[0] != top:
+                paths.add(tuple(p[:2]))
+        for path in paths:
             target = path[0]
             if target not in RANK:
                 continue  # a crate-root item (e.g. a re-export); checked by the compiler
@@ -152,7 +204,7 @@ def main() -> int:
                 if mod[1] != path[1]:
                     sibling_edges.setdefault(top, {}).setdefault(mod[1], set()).add(path[1])
         if len(mod) > 1:
-            for p in super_paths(src, mod):
+            for p in super_paths(src, mod, f.endswith("mod.rs")):
                 if len(p) == len(mod) and tuple(p) in known_files and p[-1] != mod[-1]:
                     parent = "::".join(mod[:-1])
                     sibling_edges.setdefault(parent, {}).setdefault(mod[-1], set()).add(p[-1])
