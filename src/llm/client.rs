@@ -126,7 +126,10 @@ impl LlmClient {
         let local = local.then(|| StreamLimits::new(cfg.timeout_secs, cfg.max_tokens));
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(cfg.concurrency)
+            // llama-server may close a connection after a streamed answer; a request sent on
+            // it then fails ("connection closed before message completed") and costs a retry.
+            // Local connections are cheap: open a fresh one per request.
+            .pool_max_idle_per_host(if local.is_some() { 0 } else { cfg.concurrency })
             .build()
             .map_err(|e| LlmError::Transport(error_chain(&e)))?;
         // Org/project set explicitly so that stray OPENAI_ORG_ID / OPENAI_PROJECT_ID values
