@@ -119,12 +119,20 @@ pub struct JournalHeader {
     pub synthcti: String,
     /// Hash of the input rows (text, label, group).
     pub input: String,
-    /// Hash of the configuration that shapes requests and filters.
+    /// Hash of the run's identity: the settings that shape requests and filters.
     pub config: String,
-    /// Hashes an earlier synthcti wrote for this same configuration, also accepted on
-    /// resume (not written).
+    /// Version of the identity hashed into `config` (headers written before versions have
+    /// none: version 1).
+    #[serde(default = "identity_v1")]
+    pub identity: u32,
+    /// Hashes an earlier identity version gave this same configuration, accepted on resume
+    /// from a journal whose header has that version (not written).
     #[serde(skip)]
     pub earlier_configs: Vec<String>,
+}
+
+fn identity_v1() -> u32 {
+    1
 }
 
 /// The recorded outcome of one request.
@@ -207,7 +215,8 @@ fn load(path: &Path) -> Result<Loaded, JournalError> {
     for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(io)?;
         match serde_json::from_slice::<Event>(&line) {
-            Ok(Event::Header(h)) => out.header = out.header.or(Some(h)),
+            // The last header counts: a resume under a newer identity version appends one.
+            Ok(Event::Header(h)) => out.header = Some(h),
             Ok(Event::Request { key, outcome }) => {
                 out.events += 1;
                 out.requests.insert(key, outcome);
@@ -319,7 +328,13 @@ impl Journal {
             // A torn last line must not glue onto the next event.
             line.push(b'\n');
         }
-        if !keep || loaded.header.is_none() {
+        // A journal resumed from an earlier identity version gets this run's header
+        // appended, so that later resumes check the current form.
+        let upgrade = loaded
+            .header
+            .as_ref()
+            .is_none_or(|h| h.identity != header.identity);
+        if !keep || upgrade {
             line.extend(serde_json::to_vec(&Event::Header(header.clone())).unwrap_or_default());
             line.push(b'\n');
         }
@@ -479,8 +494,13 @@ fn check_header(
         (HeaderField::Input, &recorded.input, &current.input),
         (HeaderField::Config, &recorded.config, &current.config),
     ] {
-        let earlier = field == HeaderField::Config && current.earlier_configs.contains(a);
-        if a != b && !earlier {
+        let same = match field {
+            HeaderField::Config if recorded.identity != current.identity => {
+                current.earlier_configs.contains(a)
+            }
+            _ => a == b,
+        };
+        if !same {
             return Err(JournalError::Mismatch {
                 path: path.into(),
                 field,
@@ -564,6 +584,7 @@ mod tests {
             synthcti: "0.1.0".into(),
             input: input.into(),
             config: "c1".into(),
+            identity: 2,
             earlier_configs: Vec::new(),
         }
     }
@@ -646,18 +667,42 @@ mod tests {
                 ..
             })
         ));
-        // A hash an earlier synthcti wrote for the same configuration is accepted.
-        let moved = JournalHeader {
+        // Under the same identity version, an earlier hash does not excuse a difference.
+        let same_version = JournalHeader {
             config: "c2".into(),
             earlier_configs: vec!["c1".into()],
             ..header("i1")
         };
-        assert!(Journal::open(&p, &moved, true, false).is_ok());
+        assert!(Journal::open(&p, &same_version, true, false).is_err());
         let newer = JournalHeader {
             synthcti: "9.9.9".into(),
             ..header("i1")
         };
         assert!(Journal::open(&p, &newer, true, false).is_ok());
+        // A journal written under an earlier identity version resumes when its hash is this
+        // configuration's earlier form, and gets this run's header appended: later resumes
+        // check the current form only.
+        let upgraded = JournalHeader {
+            config: "c2".into(),
+            identity: 3,
+            earlier_configs: vec!["c1".into()],
+            ..header("i1")
+        };
+        assert!(Journal::open(&p, &upgraded, true, false).is_ok());
+        let headers = || {
+            std::fs::read_to_string(&p)
+                .unwrap()
+                .matches("\"header\"")
+                .count()
+        };
+        assert_eq!(headers(), 2);
+        let current_only = JournalHeader {
+            earlier_configs: Vec::new(),
+            ..upgraded.clone()
+        };
+        assert!(Journal::open(&p, &current_only, true, false).is_ok());
+        assert_eq!(headers(), 2, "the current form is not appended again");
+        assert!(Journal::open(&p, &header("i1"), true, false).is_err());
         // A journal without a header cannot be checked.
         std::fs::write(
             &p,

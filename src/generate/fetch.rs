@@ -273,7 +273,8 @@ mod tests {
                 // What synthcti wrote before the endpoint left the header and the keys.
                 true => (
                     JournalHeader {
-                        config: header.earlier_configs[0].clone(),
+                        config: header.earlier_configs[1].clone(),
+                        identity: 1,
                         ..header.clone()
                     },
                     endpoint_request_key(&cfg.llm, &req).unwrap(),
