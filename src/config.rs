@@ -6,9 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterParams;
-use crate::data::{FileProblem, ReadOptions, read_regular};
+use crate::data::ReadOptions;
 use crate::desensitize::RedactConfig;
 use crate::embed::EmbedConfig;
+use crate::fileio::{FileProblem, read_regular};
 use crate::filter::FilterParams;
 use crate::llm::{LlmConfig, LocalServerConfig};
 use crate::stats::UnderPolicy;

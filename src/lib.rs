@@ -16,6 +16,7 @@ pub mod desensitize;
 pub mod embed;
 pub mod eval;
 pub mod export;
+pub mod fileio;
 pub mod filter;
 pub mod generate;
 pub mod home;

@@ -16,8 +16,8 @@ use minijinja::{Environment, Error, Output, State, UndefinedBehavior, Value};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::data::{FileProblem, read_regular};
 use crate::desensitize::Numbering;
+use crate::fileio::{FileProblem, read_regular};
 use crate::llm::{ChatMessage, Role};
 use crate::technique::TechniqueId;
 

@@ -27,10 +27,11 @@ use parquet::basic::Compression;
 use parquet::file::metadata::ParquetMetaData;
 use serde_json::{Value, json};
 
-use super::{
-    Cleaner, Columns, DataError, Labeler, Location, RawRows, RawSample, Read3, ReadOptions,
-    csv_columns, invalid, nonempty_text, open_input, parse_origin,
+use super::read::{
+    Cleaner, Labeler, RawSample, Read3, csv_columns, invalid, nonempty_text, open_input,
+    parse_origin,
 };
+use super::{Columns, DataError, Location, RawRows, ReadOptions};
 use crate::text::clip;
 
 /// The first (and last) four bytes of every Parquet file.

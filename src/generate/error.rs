@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::data::FileProblem;
 use crate::embed::EmbedError;
+use crate::fileio::FileProblem;
 use crate::journal::JournalError;
 use crate::llm::LlmError;
 use crate::output::OutputError;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Fetcher;
-use crate::data::read_regular;
+use crate::fileio::read_regular;
 use crate::generate::GenerateError;
 use crate::generate::plan::PlannedRequest;
 use crate::journal::RequestOutcome;
