@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 /// The lock file in an output directory.
 pub const LOCK_FILE: &str = ".synthcti.lock";
 
+/// The journal's file name in a run's output directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
 /// Which part of the header differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderField {
@@ -520,17 +523,19 @@ fn check_header(
     Ok(())
 }
 
-/// An exclusive lock on an output directory (`flock` on [`LOCK_FILE`]), released on drop or
-/// when the process dies. The file itself stays.
+/// A run's output directory, held for the run: the one place an output directory of
+/// `augment` (or of an `eval` arm) is created, with an exclusive lock (`flock` on
+/// [`LOCK_FILE`]) released on drop or when the process dies. The lock file itself stays.
 #[derive(Debug)]
-pub struct DirLock {
+pub struct RunDir {
+    path: PathBuf,
     _file: File,
 }
 
-impl DirLock {
-    /// Takes the lock of `dir` (created if missing), or fails at once when another process
+impl RunDir {
+    /// Creates `dir` when missing and takes its lock, or fails at once when another process
     /// holds it.
-    pub fn acquire(dir: &Path) -> Result<Self, JournalError> {
+    pub fn create(dir: &Path) -> Result<Self, JournalError> {
         let path = dir.join(LOCK_FILE);
         let io = |source| JournalError::Io {
             path: path.clone(),
@@ -561,7 +566,20 @@ impl DirLock {
         file.set_len(0)
             .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
             .map_err(io)?;
-        Ok(Self { _file: file })
+        Ok(Self {
+            path: dir.to_path_buf(),
+            _file: file,
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The run's journal in it ([`JOURNAL_FILE`]).
+    pub fn journal(&self) -> PathBuf {
+        self.path.join(JOURNAL_FILE)
     }
 }
 
@@ -749,14 +767,14 @@ mod tests {
     #[test]
     fn a_directory_is_locked_once() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = DirLock::acquire(dir.path()).unwrap();
-        let err = DirLock::acquire(dir.path()).unwrap_err();
+        let lock = RunDir::create(dir.path()).unwrap();
+        let err = RunDir::create(dir.path()).unwrap_err();
         assert!(
             matches!(err, JournalError::Locked { pid: Some(p), .. } if p == std::process::id()),
             "{err:?}"
         );
         drop(lock);
-        DirLock::acquire(dir.path()).unwrap();
+        RunDir::create(dir.path()).unwrap();
     }
 
     #[test]

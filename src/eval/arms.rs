@@ -155,10 +155,6 @@ impl Augmenter for PipelineArm {
             targets: Some(added_per_label.clone()),
             ..Default::default()
         };
-        std::fs::create_dir_all(&opts.run.dir).map_err(|source| EvalError::Io {
-            path: opts.run.dir.clone(),
-            source,
-        })?;
         let input = PathBuf::from(format!("<training part {key}>"));
         let run = augment_samples(&samples, Path::new(&input), &cfg, &opts, &self.embed);
         let Augmented { rows, report, .. } =

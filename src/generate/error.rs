@@ -27,15 +27,6 @@ pub enum GenerateError {
     /// Writing outputs failed.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// The output directory cannot be created.
-    #[error("cannot create the output directory {path}")]
-    OutputDir {
-        /// The directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
     /// A `--batch-import` file is unusable.
     #[error("--batch-import {path}")]
     BatchImport {
@@ -54,7 +45,7 @@ impl GenerateError {
         match self {
             Self::Journal(e) => e.is_run_failure(),
             Self::Llm(e) => e.is_run_failure(),
-            Self::Output(_) | Self::OutputDir { .. } => true,
+            Self::Output(_) => true,
             _ => false,
         }
     }

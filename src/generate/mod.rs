@@ -44,7 +44,7 @@ use crate::config::ValidConfig;
 use crate::data::{Origin, Sample};
 use crate::desensitize::{IndicatorKind, Redaction, RedactionReport, Surrogates};
 use crate::embed::EmbedService;
-use crate::journal::{Journal, RequestOutcome};
+use crate::journal::{JOURNAL_FILE, Journal, RequestOutcome};
 use crate::llm::parse_sentences;
 use crate::output::{LlmProvenance, NewRow};
 
@@ -160,12 +160,9 @@ pub async fn llm_stage(
         select::choose(jobs, &keep, acceptor, &cfg.select);
         return Ok(outcome);
     }
-    std::fs::create_dir_all(&run.dir).map_err(|source| GenerateError::OutputDir {
-        path: run.dir.clone(),
-        source,
-    })?;
+    // The pipeline's `RunDir` created the directory and holds its lock.
     let journal = Journal::open(
-        &run.dir.join("journal.jsonl"),
+        &run.dir.join(JOURNAL_FILE),
         &journal_header(cfg, input.samples),
         run.resume,
         run.overwrite,

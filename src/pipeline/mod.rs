@@ -26,7 +26,7 @@ use crate::generate::contrast::add_contrasts;
 use crate::generate::plan::cluster_jobs;
 use crate::generate::procedures::add_procedures;
 use crate::generate::{Acceptor, ClusterJob, RejectedRow, StageInput, llm_stage};
-use crate::journal::{DirLock, JournalError, sync_dir};
+use crate::journal::{JOURNAL_FILE, JournalError, RunDir, sync_dir};
 use crate::learn::probe::TextClassifier;
 use crate::outcome::RunOutcome;
 use crate::output::{NewRow, OutputError, jsonl_bytes, jsonl_of, native_bytes, write_file};
@@ -270,7 +270,7 @@ fn check_previous_run(cfg: &ValidConfig, opts: &AugmentOptions) -> Result<(), Pi
         return Ok(());
     }
     let dir = &opts.run.dir;
-    let journal = dir.join("journal.jsonl");
+    let journal = dir.join(JOURNAL_FILE);
     let journal_used =
         !cfg.generate.source.uses_llm() && journal.metadata().is_ok_and(|m| m.len() > 0);
     for (path, there) in [
@@ -284,11 +284,12 @@ fn check_previous_run(cfg: &ValidConfig, opts: &AugmentOptions) -> Result<(), Pi
     Ok(())
 }
 
-/// The output directory's lock for the run (none on a dry run, which writes nothing).
-fn lock_output(opts: &AugmentOptions) -> Result<Option<DirLock>, PipelineError> {
+/// The run's output directory, created and locked (none on a dry run, which writes
+/// nothing); the stages below write into it while it is held.
+fn lock_output(opts: &AugmentOptions) -> Result<Option<RunDir>, PipelineError> {
     match opts.run.dry_run {
         true => Ok(None),
-        false => Ok(Some(DirLock::acquire(&opts.run.dir)?)),
+        false => Ok(Some(RunDir::create(&opts.run.dir)?)),
     }
 }
 

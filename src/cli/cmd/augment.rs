@@ -8,6 +8,7 @@ use crate::catalog::Catalog;
 use crate::cli::args::AugmentArgs;
 use crate::embed::{EmbedService, open_embedder};
 use crate::generate::LlmRun;
+use crate::journal::JOURNAL_FILE;
 use crate::outcome::IncompleteRun;
 use crate::pipeline::{AugmentOptions, augment, read_avoid};
 
@@ -34,11 +35,7 @@ pub(crate) async fn run(a: &AugmentArgs, catalog: &Catalog, stdout: &mut impl Wr
         targets: None,
         config_file: a.input.config.clone(),
     };
-    if !a.dry_run {
-        std::fs::create_dir_all(&a.output)
-            .with_context(|| format!("creating {}", a.output.display()))?;
-    }
-    let journal = a.output.join("journal.jsonl");
+    let journal = a.output.join(JOURNAL_FILE);
     let report = tokio::select! {
         r = augment(&a.input.input, &cfg, &opts, &embed) => r?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!(

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::catalog::Catalog;
 use crate::cli::args::ExportArgs;
@@ -30,8 +30,6 @@ pub(crate) fn run(a: &ExportArgs, catalog: &Catalog, stdout: &mut impl Write) ->
         tasks: a.tasks.clone(),
         ..Default::default()
     };
-    std::fs::create_dir_all(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
     let summary = export_dataset(&ds.samples, &names, &config, &a.output)?;
     writeln!(stdout, "{}", serde_json::to_string_pretty(&summary)?)?;
     Ok(())
