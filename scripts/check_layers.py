@@ -21,7 +21,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 # Lowest first. A module may import only modules of its own layer or a lower one.
 LAYERS = [
-    ("foundation", ["error_chain", "text", "technique", "home", "http", "fileio"]),
+    ("foundation", ["error_chain", "setting", "text", "technique", "home", "http", "fileio"]),
     ("domain", ["catalog", "data", "target", "stats"]),
     (
         "tools",

@@ -7,6 +7,7 @@
 
 use crate::catalog::Catalog;
 use crate::data::Sample;
+use crate::setting::{SettingError, check_range};
 use crate::technique::TechniqueId;
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
@@ -49,7 +50,7 @@ impl Default for ClusterParams {
 pub enum ClusterError {
     /// A parameter is out of range.
     #[error("invalid clustering parameter: {0}")]
-    Param(String),
+    Param(SettingError),
     /// linfa failed.
     #[error("KMeans failed for {technique}: {message}")]
     KMeans {
@@ -60,21 +61,23 @@ pub enum ClusterError {
     },
 }
 
+impl From<SettingError> for ClusterError {
+    fn from(e: SettingError) -> Self {
+        ClusterError::Param(e)
+    }
+}
+
 impl ClusterParams {
     /// Checks the parameters once, like linfa's `ParamGuard`.
-    pub fn check(&self) -> Result<&Self, ClusterError> {
-        for (name, value, lo, hi) in [
-            ("k_max", self.k_max, 1, MAX_K),
-            ("min_cluster_size", self.min_cluster_size, 1, 1_000_000),
-            ("central", self.central, 1, 100),
-            ("diverse", self.diverse, 0, 100),
-        ] {
-            if !(lo..=hi).contains(&value) {
-                return Err(ClusterError::Param(format!(
-                    "cluster.{name} must be in {lo}..={hi}, got {value}"
-                )));
-            }
-        }
+    pub fn check(&self) -> Result<&Self, SettingError> {
+        check_range("cluster.k_max", self.k_max, 1..=MAX_K)?;
+        check_range(
+            "cluster.min_cluster_size",
+            self.min_cluster_size,
+            1..=1_000_000,
+        )?;
+        check_range("cluster.central", self.central, 1..=100)?;
+        check_range("cluster.diverse", self.diverse, 0..=100)?;
         Ok(self)
     }
 }
@@ -476,6 +479,6 @@ mod tests {
             k_max: 0,
             ..Default::default()
         };
-        assert!(p.check().is_err());
+        assert_eq!(p.check().unwrap_err().key, "cluster.k_max");
     }
 }

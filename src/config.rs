@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ClusterParams;
 use crate::data::ReadOptions;
 use crate::desensitize::RedactConfig;
-use crate::embed::EmbedConfig;
+use crate::embed::{EmbedConfig, EmbedError};
 use crate::fileio::{FileProblem, read_regular};
 use crate::filter::FilterParams;
-use crate::llm::{LlmConfig, LocalServerConfig};
+use crate::llm::{LlmConfig, LlmError, LocalServerConfig};
+pub use crate::llm::{MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
+use crate::setting::{SettingError, check_range};
 use crate::stats::UnderPolicy;
 pub use crate::target::Target;
 
@@ -54,9 +56,42 @@ pub enum ConfigError {
         /// What is wrong.
         problem: FileProblem,
     },
-    /// A value is out of range.
+    /// A setting is outside the values it accepts.
     #[error("invalid configuration: {0}")]
-    Invalid(String),
+    Setting(SettingError),
+    /// An `[llm]` setting that no range describes: an unusable URL, settings that conflict
+    /// (`llm.base_url` and `[[llm.endpoints]]` both set), a reserved `llm.extra_body` field.
+    #[error("invalid configuration: {0}")]
+    Llm(LlmError),
+    /// An `embed.model.remote` setting that no range describes: the URL, the model name.
+    #[error("invalid configuration: {0}")]
+    Embed(EmbedError),
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> Self {
+        ConfigError::Setting(e)
+    }
+}
+
+impl From<LlmError> for ConfigError {
+    /// Range violations become [`ConfigError::Setting`], the rest [`ConfigError::Llm`].
+    fn from(e: LlmError) -> Self {
+        match e {
+            LlmError::Setting(e) => ConfigError::Setting(e),
+            e => ConfigError::Llm(e),
+        }
+    }
+}
+
+impl From<EmbedError> for ConfigError {
+    /// Range violations become [`ConfigError::Setting`], the rest [`ConfigError::Embed`].
+    fn from(e: EmbedError) -> Self {
+        match e {
+            EmbedError::Setting(e) => ConfigError::Setting(e),
+            e => ConfigError::Embed(e),
+        }
+    }
 }
 
 /// Largest configuration file read, in bytes.
@@ -68,11 +103,11 @@ pub const MAX_FACTOR: f64 = 100.0;
 /// Most sentences per request, examples, procedures or accepted sentences per prompt.
 pub const MAX_PER_PROMPT: usize = 256;
 
-/// Shortest accepted timeout in seconds (`llm.timeout_secs`).
-pub const MIN_TIMEOUT_SECS: f64 = 0.01;
+/// Largest `embed.batch_size`.
+const MAX_EMBED_BATCH: usize = 4096;
 
-/// Longest accepted timeout in seconds (`llm.timeout_secs`, `local.start_timeout_secs`).
-pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+/// Largest `embed.max_length`.
+const MAX_EMBED_LENGTH: usize = 8192;
 
 /// Where new rows come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -185,17 +220,21 @@ pub struct GenerateConfig {
 
 impl GenerateConfig {
     /// Validates the run limits.
-    pub fn check_limits(&self, priced: bool) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.max_consecutive_failures == 0 {
-            return bad("generate.max_consecutive_failures must be >= 1".into());
-        }
+    pub fn check_limits(&self, priced: bool) -> Result<(), SettingError> {
+        check_range(
+            "generate.max_consecutive_failures",
+            self.max_consecutive_failures,
+            1..,
+        )?;
         if let Some(c) = self.max_cost {
-            if !(c.is_finite() && c >= 0.0) {
-                return bad(format!("generate.max_cost must be >= 0, got {c}"));
-            }
+            check_range("generate.max_cost", c, 0.0..)?;
             if !priced {
-                return bad("generate.max_cost needs llm.price_per_1k_prompt or llm.price_per_1k_completion".into());
+                return Err(SettingError::rule(
+                    "generate.max_cost",
+                    "left unset unless llm.price_per_1k_prompt or \
+                     llm.price_per_1k_completion is set",
+                    format_args!("{c:?}"),
+                ));
             }
         }
         Ok(())
@@ -297,98 +336,53 @@ impl Config {
     /// Validates once; stages take the checked config. Every command calls it: every
     /// number is finite and within a range that keeps arithmetic and memory bounded.
     pub fn check(&self) -> Result<&Self, ConfigError> {
-        let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
-        self.cluster.check().map_err(|e| invalid(&e))?;
-        self.llm.check().map_err(|e| invalid(&e))?;
-        self.local.check().map_err(|e| invalid(&e))?;
-        self.embed.model.check().map_err(|e| invalid(&e))?;
+        self.cluster.check()?;
+        self.llm.check()?;
+        self.local.check()?;
+        self.embed.model.check()?;
         self.check_generate()?;
-        self.check_filter()?;
-        self.select.check().map_err(ConfigError::Invalid)?;
-        self.check_limits()?;
+        self.filter.check()?;
+        self.select.check()?;
+        self.check_sizes()?;
         Ok(self)
     }
 
-    fn check_generate(&self) -> Result<(), ConfigError> {
+    fn check_generate(&self) -> Result<(), SettingError> {
         let g = &self.generate;
         let priced =
             self.llm.price_per_1k_prompt.is_some() || self.llm.price_per_1k_completion.is_some();
         g.check_limits(priced)?;
-        for (name, v) in [
-            ("generate.overask", g.overask),
-            ("generate.max_requests_factor", g.max_requests_factor),
-        ] {
-            in_range(name, v, 1.0, MAX_FACTOR)?;
-        }
-        g.target
-            .check()
-            .map_err(|e| ConfigError::Invalid(format!("generate.target: {e}")))?;
+        check_range("generate.overask", g.overask, 1.0..=MAX_FACTOR)?;
+        check_range(
+            "generate.max_requests_factor",
+            g.max_requests_factor,
+            1.0..=MAX_FACTOR,
+        )?;
+        g.target.check("generate.target")?;
         if let Some(n) = g.sentences_per_request {
-            count_in_range("generate.sentences_per_request", n, 1)?;
+            check_range("generate.sentences_per_request", n, 1..=MAX_PER_PROMPT)?;
         }
-        count_in_range("generate.examples_per_prompt", g.examples_per_prompt, 0)?;
-        count_in_range("generate.procedures_per_prompt", g.procedures_per_prompt, 0)?;
-        count_in_range("generate.accepted_per_prompt", g.accepted_per_prompt, 0)?;
-        Ok(())
-    }
-
-    fn check_filter(&self) -> Result<(), ConfigError> {
-        let f = &self.filter;
-        if f.max_words > 10_000 {
-            return invalid(format!(
-                "filter.max_words must be at most 10000, got {}",
-                f.max_words
-            ));
-        }
-        // Order and ranges of every threshold (NaN included): `FilterParams::check`.
-        f.check().map_err(ConfigError::Invalid)
-    }
-
-    fn check_limits(&self) -> Result<(), ConfigError> {
-        let l = &self.llm;
-        in_range(
-            "llm.timeout_secs",
-            l.timeout_secs,
-            MIN_TIMEOUT_SECS,
-            MAX_TIMEOUT_SECS,
-        )?;
-        in_range(
-            "local.start_timeout_secs",
-            self.local.start_timeout_secs,
-            MIN_TIMEOUT_SECS,
-            MAX_TIMEOUT_SECS,
-        )?;
-        for (name, price) in [
-            ("llm.price_per_1k_prompt", l.price_per_1k_prompt),
-            ("llm.price_per_1k_completion", l.price_per_1k_completion),
+        for (key, n) in [
+            ("generate.examples_per_prompt", g.examples_per_prompt),
+            ("generate.procedures_per_prompt", g.procedures_per_prompt),
+            ("generate.accepted_per_prompt", g.accepted_per_prompt),
         ] {
-            if let Some(p) = price {
-                in_range(name, p, 0.0, 1e6)?;
-            }
-        }
-        let e = &self.embed;
-        if !(1..=4096).contains(&e.batch_size) {
-            return invalid(format!(
-                "embed.batch_size must be in 1..=4096, got {}",
-                e.batch_size
-            ));
-        }
-        if !(1..=8192).contains(&e.max_length) {
-            return invalid(format!(
-                "embed.max_length must be in 1..=8192, got {}",
-                e.max_length
-            ));
-        }
-        let i = &self.input;
-        if i.max_file_bytes == 0 || i.max_line_bytes == 0 || i.max_text_chars == 0 {
-            return invalid(
-                "input.max_file_bytes, input.max_line_bytes and input.max_text_chars must be \
-                 at least 1"
-                    .into(),
-            );
+            check_range(key, n, 0..=MAX_PER_PROMPT)?;
         }
         Ok(())
     }
+
+    /// Embedding batches and input sizes.
+    fn check_sizes(&self) -> Result<(), SettingError> {
+        let e = &self.embed;
+        check_range("embed.batch_size", e.batch_size, 1..=MAX_EMBED_BATCH)?;
+        check_range("embed.max_length", e.max_length, 1..=MAX_EMBED_LENGTH)?;
+        let i = &self.input;
+        check_range("input.max_file_bytes", i.max_file_bytes, 1..)?;
+        check_range("input.max_line_bytes", i.max_line_bytes, 1..)?;
+        check_range("input.max_text_chars", i.max_text_chars, 1..)
+    }
+
     /// Fills in the defaults that depend on the endpoint, so that the recorded configuration
     /// shows what really ran: for the local model (no `llm.base_url`) the `local-one`
     /// template, one sentence per request, and llama.cpp's `repeat_penalty = 1.1` and
@@ -419,30 +413,6 @@ impl Config {
     /// The configuration as TOML (recorded in reports).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# not serialisable: {e}"))
-    }
-}
-
-fn invalid<T>(message: String) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid(message))
-}
-
-/// `value` is finite and in `[lo, hi]`.
-fn in_range(name: &str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && (lo..=hi).contains(&value) {
-        Ok(())
-    } else {
-        invalid(format!("{name} must be in [{lo}, {hi}], got {value:?}"))
-    }
-}
-
-/// `value` is in `lo..=MAX_PER_PROMPT`.
-fn count_in_range(name: &str, value: usize, lo: usize) -> Result<(), ConfigError> {
-    if (lo..=MAX_PER_PROMPT).contains(&value) {
-        Ok(())
-    } else {
-        invalid(format!(
-            "{name} must be in {lo}..={MAX_PER_PROMPT}, got {value}"
-        ))
     }
 }
 
@@ -484,20 +454,9 @@ pub const MAX_POOL: f64 = 10.0;
 
 impl SelectConfig {
     /// Checks the pool and lambda ranges.
-    pub fn check(&self) -> Result<(), String> {
-        if !(self.pool.is_finite() && (1.0..=MAX_POOL).contains(&self.pool)) {
-            return Err(format!(
-                "select.pool must be in [1, {MAX_POOL}], got {:?}",
-                self.pool
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.lambda) {
-            return Err(format!(
-                "select.lambda must be in [0, 1], got {:?}",
-                self.lambda
-            ));
-        }
-        Ok(())
+    pub fn check(&self) -> Result<(), SettingError> {
+        check_range("select.pool", self.pool, 1.0..=MAX_POOL)?;
+        check_range("select.lambda", self.lambda, 0.0..=1.0)
     }
 }
 
@@ -557,7 +516,7 @@ mod tests {
                 "local.start_timeout_secs",
             ),
             ("[llm]\ntimeout_secs = 1e-300\n", "llm.timeout_secs"),
-            ("[cluster]\nk_max = 100000\n", "k_max"),
+            ("[cluster]\nk_max = 100000\n", "cluster.k_max"),
             (
                 "[generate]\nmax_requests_factor = 1e300\n",
                 "generate.max_requests_factor",
@@ -578,6 +537,137 @@ mod tests {
             assert!(e.contains(name), "{text}: {e}");
         }
         assert!(bad("[generate]\ntarget = \"absolute:10000\"\n").is_none());
+    }
+
+    /// The typed error of a configuration that fails [`Config::check`] with a setting error.
+    fn setting_error(c: &Config) -> SettingError {
+        match c.check() {
+            Err(ConfigError::Setting(e)) => e,
+            other => panic!("expected a setting error, got {other:?}"),
+        }
+    }
+
+    /// A configuration that sets `key` to `written` (TOML), parsed.
+    fn with_setting(key: &str, written: &str) -> Config {
+        let (section, field) = key.rsplit_once('.').unwrap();
+        let head = match section {
+            "llm.endpoints" => "[[llm.endpoints]]\nbase_url = \"http://h/v1\"".to_owned(),
+            "embed.model.remote" => {
+                "[embed.model.remote]\nbase_url = \"http://h/v1\"\nmodel = \"m\"".to_owned()
+            }
+            s => format!("[{s}]"),
+        };
+        let text = format!("{head}\n{field} = {written}\n");
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// One bad value per checked setting: `(key, value written, value shown)`.
+    const BAD_SETTINGS: &[(&str, &str, &str)] = &[
+        ("cluster.k_max", "65", "65"),
+        ("cluster.min_cluster_size", "0", "0"),
+        ("cluster.central", "101", "101"),
+        ("cluster.diverse", "101", "101"),
+        ("llm.model", "\" \"", "\" \""),
+        ("llm.temperature", "2.5", "2.5"),
+        ("llm.top_p", "0.0", "0.0"),
+        ("llm.max_tokens", "0", "0"),
+        ("llm.concurrency", "1025", "1025"),
+        ("llm.timeout_secs", "0.005", "0.005"),
+        ("llm.timeout_secs", "86401", "86401.0"),
+        ("llm.max_retries", "101", "101"),
+        ("llm.backoff_max_ms", "5\nbackoff_initial_ms = 10", "5"),
+        ("llm.backoff_max_ms", "3600001", "3600001"),
+        ("llm.price_per_1k_prompt", "2e6", "2000000.0"),
+        ("llm.price_per_1k_completion", "-1.0", "-1.0"),
+        ("llm.price_per_1k_prompt_batch", "-1.0", "-1.0"),
+        ("llm.price_per_1k_completion_batch", "-1.0", "-1.0"),
+        ("llm.batch_poll_secs", "3601", "3601.0"),
+        ("llm.endpoints.weight", "0.0", "0.0"),
+        ("llm.endpoints.concurrency", "0", "0"),
+        ("llm.endpoints.model", "\"\"", "\"\""),
+        ("local.slots", "65", "65"),
+        ("local.ctx_per_slot", "255", "255"),
+        ("local.threads", "0", "0"),
+        ("local.start_timeout_secs", "0.0", "0.0"),
+        ("embed.batch_size", "4097", "4097"),
+        ("embed.max_length", "0", "0"),
+        ("embed.model.remote.batch_size", "0", "0"),
+        ("embed.model.remote.concurrency", "65", "65"),
+        ("embed.model.remote.timeout_secs", "0", "0"),
+        ("embed.model.remote.max_retries", "21", "21"),
+        ("embed.model.remote.dim", "0", "0"),
+        ("generate.max_consecutive_failures", "0", "0"),
+        ("generate.max_cost", "-1.0", "-1.0"),
+        ("generate.max_cost", "1.0", "1.0"),
+        ("generate.overask", "0.5", "0.5"),
+        ("generate.max_requests_factor", "101", "101.0"),
+        ("generate.sentences_per_request", "0", "0"),
+        ("generate.examples_per_prompt", "257", "257"),
+        ("generate.procedures_per_prompt", "257", "257"),
+        ("generate.accepted_per_prompt", "257", "257"),
+        ("filter.max_words", "10001", "10001"),
+        ("filter.min_words", "61", "61"),
+        ("filter.near_duplicate", "1.5", "1.5"),
+        ("filter.min_centroid_cosine", "-1.5", "-1.5"),
+        ("filter.min_margin", "2.5", "2.5"),
+        ("filter.max_avoid_containment", "2.5", "2.5"),
+        ("select.pool", "0.5", "0.5"),
+        ("select.lambda", "1.5", "1.5"),
+        ("input.max_file_bytes", "0", "0"),
+        ("input.max_line_bytes", "0", "0"),
+        ("input.max_text_chars", "0", "0"),
+    ];
+
+    #[test]
+    fn every_bad_setting_is_a_typed_error_naming_its_key_and_value() {
+        for &(key, written, shown) in BAD_SETTINGS {
+            let e = setting_error(&with_setting(key, written));
+            assert_eq!(
+                (e.key.as_str(), e.value.as_str()),
+                (key, shown),
+                "{written}"
+            );
+            let message = ConfigError::Setting(e).to_string();
+            assert!(message.contains(&format!("{key} must be ")), "{message}");
+            assert!(message.ends_with(&format!(", got {shown}")), "{message}");
+        }
+        let mut c = Config::default();
+        c.generate.target = Target::Ratio(f64::NAN);
+        assert_eq!(setting_error(&c).key, "generate.target");
+        c.generate.target = Target::Absolute(10_001);
+        assert_eq!(setting_error(&c).value, "10001");
+    }
+
+    #[test]
+    fn float_settings_refuse_nan_and_infinity() {
+        // Floats are the settings whose values are shown with a decimal point.
+        let floats = BAD_SETTINGS
+            .iter()
+            .filter(|(_, _, shown)| shown.contains('.'))
+            .map(|(key, ..)| *key);
+        let mut checked = 0;
+        for key in floats {
+            for (written, shown) in [("nan", "NaN"), ("inf", "inf"), ("-inf", "-inf")] {
+                let e = setting_error(&with_setting(key, written));
+                assert_eq!((e.key.as_str(), e.value.as_str()), (key, shown));
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 21);
+    }
+
+    #[test]
+    fn key_variables_are_checked_without_showing_the_value() {
+        for key in [
+            "llm.api_key_env",
+            "llm.endpoints.api_key_env",
+            "embed.model.remote.api_key_env",
+        ] {
+            let e = setting_error(&with_setting(key, "\"sk-secret\""));
+            assert_eq!(e.key, key);
+            assert_eq!(e.value, crate::setting::NOT_SHOWN);
+            assert!(!e.to_string().contains("sk-secret"), "{e}");
+        }
     }
 }
 

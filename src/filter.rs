@@ -15,6 +15,7 @@ use crate::ann::{AnnParams, CosineIndex};
 use crate::data::normalize_text;
 use crate::learn::probe::TextClassifier;
 use crate::nearcopy::ContainmentIndex;
+use crate::setting::{SettingError, check_range};
 use crate::technique::TechniqueId;
 use crate::technique::technique_ids_in;
 
@@ -55,34 +56,33 @@ impl Default for FilterParams {
     }
 }
 
+/// Largest `filter.max_words`.
+const MAX_WORDS: usize = 10_000;
+
 impl FilterParams {
-    /// Checks every threshold is a number in its range (a NaN would turn a filter off).
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the word bounds and that every threshold is a number in its range (a NaN
+    /// would turn a filter off).
+    pub fn check(&self) -> Result<(), SettingError> {
+        check_range("filter.max_words", self.max_words, 0..=MAX_WORDS)?;
         if self.min_words > self.max_words {
-            return Err(format!(
-                "filter.min_words ({}) > filter.max_words ({})",
-                self.min_words, self.max_words
+            return Err(SettingError::rule(
+                "filter.min_words",
+                "at most filter.max_words",
+                self.min_words,
             ));
         }
-        let ranges = [
-            ("near_duplicate", self.near_duplicate, 0.0, 1.0),
-            ("min_centroid_cosine", self.min_centroid_cosine, -1.0, 1.0),
-            ("min_margin", self.min_margin, -2.0, 2.0),
-            (
-                "max_avoid_containment",
-                self.max_avoid_containment,
-                0.0,
-                2.0,
-            ),
-        ];
-        for (name, value, lo, hi) in ranges {
-            if !(lo..=hi).contains(&value) {
-                return Err(format!(
-                    "filter.{name} must be in [{lo}, {hi}], got {value}"
-                ));
-            }
-        }
-        Ok(())
+        check_range("filter.near_duplicate", self.near_duplicate, 0.0..=1.0)?;
+        check_range(
+            "filter.min_centroid_cosine",
+            self.min_centroid_cosine,
+            -1.0..=1.0,
+        )?;
+        check_range("filter.min_margin", self.min_margin, -2.0..=2.0)?;
+        check_range(
+            "filter.max_avoid_containment",
+            self.max_avoid_containment,
+            0.0..=2.0,
+        )
     }
 }
 

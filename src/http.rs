@@ -3,8 +3,14 @@
 
 use std::time::Duration;
 
+use crate::setting::{NOT_SHOWN, SettingError};
+
 /// Longest environment variable name accepted for an API key.
 const MAX_ENV_NAME: usize = 128;
+
+/// What a setting naming an API key's variable must be.
+const ENV_VAR_RULE: &str = "the name of an environment variable (letters, digits and `_`, \
+                            not starting with a digit), not the key itself";
 
 /// Whether `name` looks like an environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
 pub fn is_env_var_name(name: &str) -> bool {
@@ -14,6 +20,15 @@ pub fn is_env_var_name(name: &str) -> bool {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `name`, the setting `key`, names an environment variable ([`is_env_var_name`]). The
+/// error does not show the value: it may be the key itself.
+pub(crate) fn check_env_var_name(key: &str, name: &str) -> Result<(), SettingError> {
+    if !is_env_var_name(name) {
+        return Err(SettingError::rule(key, ENV_VAR_RULE, NOT_SHOWN));
+    }
+    Ok(())
 }
 
 /// `url` safe to print: user info becomes `***@`, a query or fragment becomes `?***`, and

@@ -31,6 +31,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prompt;
 pub mod report;
+pub mod setting;
 pub mod stats;
 pub mod target;
 pub mod technique;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::{SettingError, check_range};
 use crate::stats::median;
 use crate::technique::TechniqueId;
 
@@ -40,20 +41,14 @@ struct Reference {
 }
 
 impl Target {
-    /// The target's own limits (`absolute:N`, `to-count:N` ≤ [`MAX_ABSOLUTE_TARGET`], `ratio:R`
-    /// finite in `[0, MAX_RATIO_TARGET]`).
-    pub fn check(&self) -> Result<(), String> {
+    /// The target's own limits, reported under `key` (the setting that holds the target):
+    /// N of `absolute:N` and `to-count:N` at most [`MAX_ABSOLUTE_TARGET`], R of `ratio:R`
+    /// finite in `[0, MAX_RATIO_TARGET]`.
+    pub fn check(&self, key: &str) -> Result<(), SettingError> {
         match *self {
-            Self::Absolute(n) if n > MAX_ABSOLUTE_TARGET => {
-                Err(format!("at most absolute:{MAX_ABSOLUTE_TARGET}"))
-            }
-            Self::ToCount(n) if n > MAX_ABSOLUTE_TARGET => {
-                Err(format!("at most to-count:{MAX_ABSOLUTE_TARGET}"))
-            }
-            Self::Ratio(r) if !(r.is_finite() && (0.0..=MAX_RATIO_TARGET).contains(&r)) => Err(
-                format!("ratio must be in [0, {MAX_RATIO_TARGET}], got {r:?}"),
-            ),
-            _ => Ok(()),
+            Self::Absolute(n) | Self::ToCount(n) => check_range(key, n, 0..=MAX_ABSOLUTE_TARGET),
+            Self::Ratio(r) => check_range(key, r, 0.0..=MAX_RATIO_TARGET),
+            Self::ToMedian | Self::ToMax => Ok(()),
         }
     }
 
@@ -126,7 +121,7 @@ impl FromStr for Target {
             _ => return Err(bad()),
         };
         target
-            .check()
+            .check("target")
             .map_err(|e| format!("invalid target {s:?}: {e}"))?;
         Ok(target)
     }

@@ -278,7 +278,10 @@ const CONFIG_CASES: &[(&str, &str)] = &[
         "cfg_requests_factor_1e300.toml",
         "generate.max_requests_factor must be in [1, 100]",
     ),
-    ("cfg_target_absolute_huge.toml", "at most absolute:10000"),
+    (
+        "cfg_target_absolute_huge.toml",
+        "invalid target \"absolute:999999999999\": target must be in 0..=10000, got 999999999999",
+    ),
     ("cfg_unknown_key.toml", "sorce"),
     ("cfg_wrong_type.toml", "line 1"),
     ("cfg_invalid_utf8.toml", "line 2, column 3: invalid UTF-8"),
@@ -349,7 +352,7 @@ fn malformed_configs_exit_2_naming_the_file_in_every_command() {
             "absolute:999999999",
         ],
         "absolute:999999999",
-        &["at most absolute:10000"],
+        &["target must be in 0..=10000, got 999999999"],
     );
 }
 

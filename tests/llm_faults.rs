@@ -448,18 +448,15 @@ async fn bad_settings_are_rejected_before_any_request() {
         "http://127.0.0.1:1/v1",
     )
     .unwrap_err();
-    assert!(matches!(
-        err,
-        LlmError::InvalidParam {
-            param: "concurrency",
-            ..
-        }
-    ));
+    assert!(
+        matches!(&err, LlmError::Setting(e) if e.key == "llm.concurrency" && e.value == "0"),
+        "{err:?}"
+    );
     let err = LlmClient::new(&cfg(), "not a url").unwrap_err();
     assert!(matches!(
         err,
         LlmError::InvalidParam {
-            param: "base_url",
+            param: "llm.base_url",
             ..
         }
     ));

@@ -184,7 +184,14 @@ async fn budget_limits_stop_cleanly_and_resume_continues() {
 
     let o = run(with(&["--resume", "--max-cost", "1"])).await;
     assert_eq!(o.status.code(), Some(2), "no prices, no cost limit");
-    assert!(stderr(&o).contains("max_cost needs"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "generate.max_cost must be left unset unless llm.price_per_1k_prompt or \
+             llm.price_per_1k_completion is set, got 1.0"
+        ),
+        "{}",
+        stderr(&o)
+    );
 
     let o = run(with(&["--resume"])).await;
     assert!(o.status.success(), "{}", stderr(&o));

@@ -35,6 +35,7 @@ pub use remote::{
 pub use service::EmbedService;
 
 use crate::home::synthcti_home;
+use crate::setting::SettingError;
 
 /// Directory name of the default model under `$SYNTHCTI_HOME/models`.
 pub const DEFAULT_MODEL_DIR: &str = "all-MiniLM-L6-v2";
@@ -281,7 +282,11 @@ pub enum EmbedError {
         /// What was wrong.
         reason: String,
     },
-    /// A setting is out of range.
+    /// A setting is outside the values it accepts.
+    #[error("invalid embedding setting: {0}")]
+    Setting(SettingError),
+    /// A setting that no range describes (an unusable URL or model name), or the embedder
+    /// cannot be set up with it.
     #[error("invalid embedding setting: {0}")]
     InvalidConfig(String),
     /// A remote embedding endpoint failed or sent an unusable answer.
@@ -294,6 +299,12 @@ pub enum EmbedError {
         /// What went wrong.
         source: RemoteError,
     },
+}
+
+impl From<SettingError> for EmbedError {
+    fn from(e: SettingError) -> Self {
+        EmbedError::Setting(e)
+    }
 }
 
 /// Opens the embedder the pipeline uses: a [`FastEmbedder`] for `cfg.model` (a

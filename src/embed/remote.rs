@@ -28,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{EmbedError, Embedder, check_rows};
 use crate::error_chain;
-use crate::http::{is_env_var_name, redact_url};
+use crate::http::{check_env_var_name, redact_url};
+use crate::setting::check_range;
 
 /// Default of [`RemoteConfig::api_key_env`].
 pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
@@ -147,36 +148,26 @@ impl RemoteConfig {
         if self.model.chars().any(char::is_control) {
             return Err(field("model", "must not contain control characters".into()));
         }
-        if !is_env_var_name(&self.api_key_env) {
-            return Err(field(
-                "api_key_env",
-                format!(
-                    "must name an environment variable (like {DEFAULT_API_KEY_ENV}), not hold \
-                     the key itself"
-                ),
-            ));
-        }
-        let sizes = [
-            ("batch_size", self.batch_size, 1, MAX_REMOTE_BATCH),
-            ("concurrency", self.concurrency, 1, MAX_REMOTE_CONCURRENCY),
-            (
-                "timeout_secs",
-                self.timeout_secs as usize,
-                1,
-                MAX_REMOTE_TIMEOUT_SECS as usize,
-            ),
-            (
-                "max_retries",
-                self.max_retries as usize,
-                0,
-                MAX_REMOTE_RETRIES as usize,
-            ),
-            ("dim", self.dim.unwrap_or(1), 1, MAX_REMOTE_DIM),
-        ];
-        for (name, value, lo, hi) in sizes {
-            if !(lo..=hi).contains(&value) {
-                return Err(field(name, format!("must be in {lo}..={hi}, got {value}")));
-            }
+        let key = |name: &str| format!("embed.model.remote.{name}");
+        check_env_var_name(&key("api_key_env"), &self.api_key_env)?;
+        check_range(&key("batch_size"), self.batch_size, 1..=MAX_REMOTE_BATCH)?;
+        check_range(
+            &key("concurrency"),
+            self.concurrency,
+            1..=MAX_REMOTE_CONCURRENCY,
+        )?;
+        check_range(
+            &key("timeout_secs"),
+            self.timeout_secs,
+            1..=MAX_REMOTE_TIMEOUT_SECS,
+        )?;
+        check_range(
+            &key("max_retries"),
+            self.max_retries,
+            0..=MAX_REMOTE_RETRIES,
+        )?;
+        if let Some(dim) = self.dim {
+            check_range(&key("dim"), dim, 1..=MAX_REMOTE_DIM)?;
         }
         Ok(url)
     }

@@ -101,7 +101,7 @@ impl LlmClient {
 
     fn build(cfg: &LlmConfig, base_url: &str, local: bool) -> Result<Self, LlmError> {
         cfg.check()?;
-        let url = check_base_url(base_url)?;
+        let url = check_base_url("llm.base_url", base_url)?;
         let base_url = base_url.trim().trim_end_matches('/').to_string();
         let host = url.host_str().unwrap_or_default().to_string();
 
@@ -114,7 +114,7 @@ impl LlmClient {
         };
         if !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
             return Err(LlmError::InvalidParam {
-                param: "api_key_env",
+                param: "llm.api_key_env",
                 reason: format!(
                     "the value of ${} contains characters that cannot go into an HTTP header",
                     cfg.api_key_env

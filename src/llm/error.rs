@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error_chain;
 use crate::http::excerpt;
+use crate::setting::SettingError;
 
 /// Everything that can go wrong while configuring, calling or hosting an LLM.
 ///
@@ -13,11 +14,15 @@ use crate::http::excerpt;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LlmError {
-    /// A configuration value is out of range (the `llm` section of the config, or a
+    /// A setting is outside the values it accepts (the `llm` section of the config, or a
     /// [`LocalServerConfig`](super::LocalServerConfig)).
+    #[error("invalid LLM setting: {0}")]
+    Setting(SettingError),
+    /// A setting that no range describes: an unusable URL, settings that conflict, a
+    /// reserved `extra_body` field, an API key that cannot go into a header.
     #[error("invalid LLM setting `{param}`: {reason}")]
     InvalidParam {
-        /// The offending field, as spelled in the config.
+        /// The offending setting, as its full TOML key (e.g. `llm.base_url`).
         param: &'static str,
         /// Why the value is rejected.
         reason: String,
@@ -81,6 +86,12 @@ pub enum LlmError {
     },
 }
 
+impl From<SettingError> for LlmError {
+    fn from(e: SettingError) -> Self {
+        LlmError::Setting(e)
+    }
+}
+
 fn fmt_tail(tail: &str) -> String {
     if tail.trim().is_empty() {
         String::new()
@@ -96,7 +107,10 @@ impl LlmError {
     /// Whether this is a failure of the run (the endpoint or server) rather than of its
     /// settings or assets.
     pub fn is_run_failure(&self) -> bool {
-        !matches!(self, Self::InvalidParam { .. } | Self::MissingAsset { .. })
+        !matches!(
+            self,
+            Self::Setting(_) | Self::InvalidParam { .. } | Self::MissingAsset { .. }
+        )
     }
 
     /// Whether trying the same request again may succeed: 5xx, 408, 409, 429, timeouts,
@@ -109,7 +123,8 @@ impl LlmError {
             | LlmError::Timeout(_)
             | LlmError::InvalidResponse { .. }
             | LlmError::Transport(_) => true,
-            LlmError::InvalidParam { .. }
+            LlmError::Setting(_)
+            | LlmError::InvalidParam { .. }
             | LlmError::GaveUp { .. }
             | LlmError::MissingAsset { .. }
             | LlmError::ServerStart { .. } => false,

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::LlmError;
+use super::{LlmError, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
 use crate::home::{SETUP_HINT, synthcti_home};
+use crate::setting::{SettingError, check_range};
 
 /// The model file `scripts/setup.sh` installs by default.
 const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -86,28 +87,17 @@ impl Default for LocalServerConfig {
 
 impl LocalServerConfig {
     /// Validate the numeric settings; the error names the first bad field.
-    pub fn check(&self) -> Result<(), LlmError> {
-        let bad =
-            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
-        if !(1..=64).contains(&self.slots) {
-            return bad("slots", format!("{} is not in 1..=64", self.slots));
+    pub fn check(&self) -> Result<(), SettingError> {
+        check_range("local.slots", self.slots, 1..=64)?;
+        check_range("local.ctx_per_slot", self.ctx_per_slot, 256..=1_048_576)?;
+        if let Some(t) = self.threads {
+            check_range("local.threads", t, 1..)?;
         }
-        if !(256..=1_048_576).contains(&self.ctx_per_slot) {
-            return bad(
-                "ctx_per_slot",
-                format!("{} is not in 256..=1048576", self.ctx_per_slot),
-            );
-        }
-        if self.threads == Some(0) {
-            return bad("threads", "must be at least 1".into());
-        }
-        if !(self.start_timeout_secs.is_finite() && self.start_timeout_secs > 0.0) {
-            return bad(
-                "start_timeout_secs",
-                format!("{} is not > 0", self.start_timeout_secs),
-            );
-        }
-        Ok(())
+        check_range(
+            "local.start_timeout_secs",
+            self.start_timeout_secs,
+            MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS,
+        )
     }
 }
 
@@ -670,10 +660,7 @@ mod tests {
             slots: 0,
             ..LocalServerConfig::default()
         };
-        assert!(matches!(
-            bad.check(),
-            Err(LlmError::InvalidParam { param: "slots", .. })
-        ));
+        assert_eq!(bad.check().unwrap_err().key, "local.slots");
     }
 
     #[tokio::test]

@@ -46,8 +46,28 @@ pub use stats::LlmStatsSnapshot;
 
 pub use crate::http::{is_env_var_name, redact_url};
 
+use std::ops::Bound;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::http::check_env_var_name;
+use crate::setting::{SettingError, check_range};
+
+/// Shortest accepted timeout in seconds (`llm.timeout_secs`, `local.start_timeout_secs`).
+pub const MIN_TIMEOUT_SECS: f64 = 0.01;
+
+/// Longest accepted timeout in seconds (`llm.timeout_secs`, `local.start_timeout_secs`).
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// Most requests in flight (`llm.concurrency`, `llm.endpoints.concurrency`).
+pub(crate) const MAX_CONCURRENCY: usize = 1024;
+
+/// Highest `llm.price_per_1k_prompt` and `llm.price_per_1k_completion`, in USD.
+const MAX_PRICE: f64 = 1e6;
+
+/// Longest backoff delay in milliseconds (`llm.backoff_max_ms`): one hour.
+const MAX_BACKOFF_MS: u64 = 3_600_000;
 
 /// Settings of the LLM client (the `[llm]` section of the synthcti config).
 ///
@@ -167,7 +187,7 @@ impl LlmConfig {
             .find(|k| RESERVED_BODY_FIELDS.contains(&k.as_str()))
         {
             return bad(
-                "extra_body",
+                "llm.extra_body",
                 format!("`{key}` is set by the client itself; use the dedicated setting"),
             );
         }
@@ -179,10 +199,10 @@ impl LlmConfig {
         let bad =
             |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
         if let Some(url) = &self.base_url {
-            check_base_url(url)?;
+            check_base_url("llm.base_url", url)?;
             if !self.endpoints.is_empty() {
                 return bad(
-                    "endpoints",
+                    "llm.endpoints",
                     "set either llm.base_url or [[llm.endpoints]], not both".into(),
                 );
             }
@@ -192,108 +212,86 @@ impl LlmConfig {
         }
         if self.batch && self.base_url.is_none() {
             return bad(
-                "batch",
+                "llm.batch",
                 "needs llm.base_url (--base-url): one endpoint with the Batch API (the local \
                  server and endpoint pools have none)"
                     .into(),
             );
         }
-        if let Some(p) = self.batch_poll_secs
-            && !(p.is_finite() && p > 0.0 && p <= 3600.0)
-        {
-            return bad("batch_poll_secs", format!("{p} is not in (0, 3600]"));
+        if let Some(p) = self.batch_poll_secs {
+            let range = (Bound::Excluded(0.0), Bound::Included(3600.0));
+            check_range("llm.batch_poll_secs", p, range)?;
         }
-        if !is_env_var_name(&self.api_key_env) {
-            // The value is not echoed: a key pasted here must not reach the terminal or logs.
-            return bad(
-                "api_key_env",
-                "must be the name of an environment variable (letters, digits and `_`, not \
-                 starting with a digit), not the key itself; the value given is not shown"
-                    .into(),
-            );
-        }
+        check_env_var_name("llm.api_key_env", &self.api_key_env)?;
         Ok(())
     }
 
     /// What is asked: the model and the sampling settings.
-    fn check_sampling(&self) -> Result<(), LlmError> {
-        let bad =
-            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
-        if self.model.trim().is_empty() {
-            return bad("model", "must not be empty".into());
-        }
-        if !(self.temperature.is_finite() && (0.0..=2.0).contains(&self.temperature)) {
-            return bad(
-                "temperature",
-                format!("{} is not in [0, 2]", self.temperature),
-            );
-        }
-        if !(self.top_p.is_finite() && self.top_p > 0.0 && self.top_p <= 1.0) {
-            return bad("top_p", format!("{} is not in (0, 1]", self.top_p));
-        }
-        if self.max_tokens == 0 {
-            return bad("max_tokens", "must be at least 1".into());
-        }
-        Ok(())
+    fn check_sampling(&self) -> Result<(), SettingError> {
+        check_model_name("llm.model", &self.model)?;
+        check_range("llm.temperature", self.temperature, 0.0..=2.0)?;
+        let top_p = (Bound::Excluded(0.0), Bound::Included(1.0));
+        check_range("llm.top_p", self.top_p, top_p)?;
+        check_range("llm.max_tokens", self.max_tokens, 1..)
     }
 
     /// How fast and how often: concurrency, timeouts, retries, backoff, prices.
-    fn check_pacing(&self) -> Result<(), LlmError> {
-        let bad =
-            |param: &'static str, reason: String| Err(LlmError::InvalidParam { param, reason });
-        if !(1..=1024).contains(&self.concurrency) {
-            return bad(
-                "concurrency",
-                format!("{} is not in 1..=1024", self.concurrency),
-            );
-        }
-        if !(self.timeout_secs.is_finite()
-            && self.timeout_secs > 0.0
-            && self.timeout_secs <= 86_400.0)
-        {
-            return bad(
-                "timeout_secs",
-                format!("{} is not in (0, 86400]", self.timeout_secs),
-            );
-        }
-        if self.max_retries > 100 {
-            return bad(
-                "max_retries",
-                format!("{} is more than 100", self.max_retries),
-            );
-        }
+    fn check_pacing(&self) -> Result<(), SettingError> {
+        check_range("llm.concurrency", self.concurrency, 1..=MAX_CONCURRENCY)?;
+        check_range(
+            "llm.timeout_secs",
+            self.timeout_secs,
+            MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS,
+        )?;
+        check_range("llm.max_retries", self.max_retries, 0..=100)?;
         if self.backoff_max_ms < self.backoff_initial_ms {
-            return bad(
-                "backoff_max_ms",
-                format!(
-                    "{} is below backoff_initial_ms ({})",
-                    self.backoff_max_ms, self.backoff_initial_ms
-                ),
-            );
+            return Err(SettingError::rule(
+                "llm.backoff_max_ms",
+                "at least llm.backoff_initial_ms",
+                self.backoff_max_ms,
+            ));
         }
-        if self.backoff_max_ms > 3_600_000 {
-            return bad(
-                "backoff_max_ms",
-                format!("{} is more than one hour", self.backoff_max_ms),
-            );
+        check_range(
+            "llm.backoff_max_ms",
+            self.backoff_max_ms,
+            0..=MAX_BACKOFF_MS,
+        )?;
+        for (key, price) in [
+            ("llm.price_per_1k_prompt", self.price_per_1k_prompt),
+            ("llm.price_per_1k_completion", self.price_per_1k_completion),
+        ] {
+            if let Some(p) = price {
+                check_range(key, p, 0.0..=MAX_PRICE)?;
+            }
         }
-        for (param, price) in [
-            ("price_per_1k_prompt", self.price_per_1k_prompt),
-            ("price_per_1k_completion", self.price_per_1k_completion),
-            ("price_per_1k_prompt_batch", self.price_per_1k_prompt_batch),
+        for (key, price) in [
             (
-                "price_per_1k_completion_batch",
+                "llm.price_per_1k_prompt_batch",
+                self.price_per_1k_prompt_batch,
+            ),
+            (
+                "llm.price_per_1k_completion_batch",
                 self.price_per_1k_completion_batch,
             ),
         ] {
-            if let Some(p) = price
-                && !(p.is_finite() && p >= 0.0)
-            {
-                return bad(param, format!("{p} is not a finite non-negative price"));
+            if let Some(p) = price {
+                check_range(key, p, 0.0..)?;
             }
         }
         Ok(())
     }
+}
+
+/// `model` (the setting `key`) is not blank.
+pub(crate) fn check_model_name(key: &str, model: &str) -> Result<(), SettingError> {
+    if model.trim().is_empty() {
+        return Err(SettingError::rule(
+            key,
+            "non-empty",
+            format_args!("{model:?}"),
+        ));
+    }
+    Ok(())
 }
 
 impl LlmConfig {
@@ -357,12 +355,10 @@ impl LlmConfig {
 const REDACTED: &str = "<redacted>";
 
 /// Check that `url` is an absolute http(s) URL with a host and without credentials.
-pub(crate) fn check_base_url(url: &str) -> Result<reqwest::Url, LlmError> {
+/// `param` is the setting's full TOML key (`llm.base_url`, `llm.endpoints.base_url`).
+pub(crate) fn check_base_url(param: &'static str, url: &str) -> Result<reqwest::Url, LlmError> {
     let shown = redact_url(url);
-    let bad = |reason: String| LlmError::InvalidParam {
-        param: "base_url",
-        reason,
-    };
+    let bad = |reason: String| LlmError::InvalidParam { param, reason };
     let parsed =
         reqwest::Url::parse(url.trim()).map_err(|e| bad(format!("`{shown}` is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -522,8 +518,9 @@ mod tests {
     #[test]
     fn check_rejects_bad_values() {
         let param = |cfg: LlmConfig| match cfg.check() {
-            Err(LlmError::InvalidParam { param, .. }) => param,
-            other => panic!("expected InvalidParam, got {other:?}"),
+            Err(LlmError::Setting(e)) => e.key,
+            Err(LlmError::InvalidParam { param, .. }) => param.to_owned(),
+            other => panic!("expected a setting error, got {other:?}"),
         };
         let d = LlmConfig::default;
         let with = |f: &dyn Fn(&mut LlmConfig)| {
@@ -540,6 +537,17 @@ mod tests {
             (with(&|c| c.top_p = 0.0), "top_p"),
             (with(&|c| c.max_tokens = 0), "max_tokens"),
             (with(&|c| c.timeout_secs = 0.0), "timeout_secs"),
+            (with(&|c| c.timeout_secs = 0.005), "timeout_secs"),
+            (with(&|c| c.timeout_secs = 86_401.0), "timeout_secs"),
+            (with(&|c| c.batch_poll_secs = Some(0.0)), "batch_poll_secs"),
+            (
+                with(&|c| c.price_per_1k_completion = Some(2e6)),
+                "price_per_1k_completion",
+            ),
+            (
+                with(&|c| c.price_per_1k_prompt_batch = Some(f64::NAN)),
+                "price_per_1k_prompt_batch",
+            ),
             (with(&|c| c.model = " ".into()), "model"),
             (
                 with(&|c| (c.backoff_initial_ms, c.backoff_max_ms) = (10, 5)),
@@ -566,18 +574,22 @@ mod tests {
             ),
         ];
         for (cfg, expected) in cases {
-            assert_eq!(param(cfg), expected);
+            assert_eq!(param(cfg), format!("llm.{expected}"));
         }
         for name in ["", "1KEY", "sk-abc", "A B", "KEY=1"] {
-            assert_eq!(param(with(&|c| c.api_key_env = name.into())), "api_key_env");
+            assert_eq!(
+                param(with(&|c| c.api_key_env = name.into())),
+                "llm.api_key_env"
+            );
         }
         let err = with(&|c| c.api_key_env = "sk-secret-123".into())
             .check()
             .unwrap_err();
         assert!(!err.to_string().contains("sk-secret-123"), "{err}");
-        let err = check_base_url("https://me:sk-pass@api.example.com/v1").unwrap_err();
+        let err =
+            check_base_url("llm.base_url", "https://me:sk-pass@api.example.com/v1").unwrap_err();
         assert!(!err.to_string().contains("sk-pass"), "{err}");
-        let err = check_base_url("ftp://u:sk-pass@x/v1?key=sk-q").unwrap_err();
+        let err = check_base_url("llm.base_url", "ftp://u:sk-pass@x/v1?key=sk-q").unwrap_err();
         assert!(!format!("{err}").contains("sk-"), "{err}");
     }
 }

@@ -10,6 +10,7 @@
 //! request gets `max_retries + 1` attempts in all, wherever they run, and is counted once.
 //! With a single endpoint the pool is exactly [`LlmClient`] (its own retry loop).
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,9 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::client::backoff_builder;
 use super::stats::LlmStats;
 use super::{
-    ChatRequest, Completion, LlmClient, LlmConfig, LlmError, LlmStatsSnapshot, check_base_url,
-    is_env_var_name,
+    ChatRequest, Completion, LlmClient, LlmConfig, LlmError, LlmStatsSnapshot, MAX_CONCURRENCY,
+    check_base_url, check_model_name,
 };
+use crate::http::check_env_var_name;
+use crate::setting::check_range;
 
 /// Failed attempts in a row that drain an endpoint.
 pub const BREAK_AFTER: u32 = 3;
@@ -30,6 +33,8 @@ pub const BREAK_AFTER: u32 = 3;
 pub const FIRST_COOLDOWN: Duration = Duration::from_secs(2);
 /// Longest cooldown.
 pub const MAX_COOLDOWN: Duration = Duration::from_secs(60);
+/// Largest `llm.endpoints.weight`.
+const MAX_WEIGHT: f64 = 1e6;
 /// Latency samples kept per endpoint for the percentiles (the first ones).
 const MAX_LATENCY_SAMPLES: usize = 1 << 20;
 
@@ -86,36 +91,17 @@ impl EndpointConfig {
 
     /// Validates the fields the pool's own check does not cover.
     pub fn check(&self) -> Result<(), LlmError> {
-        let bad = |param: &'static str, reason: String| {
-            Err(LlmError::InvalidParam {
-                param,
-                reason: format!("endpoint {}: {reason}", super::redact_url(&self.base_url)),
-            })
-        };
-        check_base_url(&self.base_url)?;
-        if !(self.weight.is_finite() && self.weight > 0.0 && self.weight <= 1e6) {
-            return bad(
-                "endpoints.weight",
-                format!("{} is not in (0, 1e6]", self.weight),
-            );
+        check_base_url("llm.endpoints.base_url", &self.base_url)?;
+        let weight = (Bound::Excluded(0.0), Bound::Included(MAX_WEIGHT));
+        check_range("llm.endpoints.weight", self.weight, weight)?;
+        if let Some(c) = self.concurrency {
+            check_range("llm.endpoints.concurrency", c, 1..=MAX_CONCURRENCY)?;
         }
-        if let Some(c) = self.concurrency
-            && !(1..=1024).contains(&c)
-        {
-            return bad("endpoints.concurrency", format!("{c} is not in 1..=1024"));
+        if let Some(m) = &self.model {
+            check_model_name("llm.endpoints.model", m)?;
         }
-        if let Some(m) = &self.model
-            && m.trim().is_empty()
-        {
-            return bad("endpoints.model", "must not be empty".into());
-        }
-        if let Some(k) = &self.api_key_env
-            && !is_env_var_name(k)
-        {
-            return bad(
-                "endpoints.api_key_env",
-                "must be the name of an environment variable; the value given is not shown".into(),
-            );
+        if let Some(k) = &self.api_key_env {
+            check_env_var_name("llm.endpoints.api_key_env", k)?;
         }
         Ok(())
     }
@@ -278,7 +264,7 @@ impl EndpointPool {
         }
         if clients.is_empty() {
             return Err(LlmError::InvalidParam {
-                param: "endpoints",
+                param: "llm.endpoints",
                 reason: "an endpoint pool needs at least one endpoint".into(),
             });
         }
