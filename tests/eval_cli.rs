@@ -1,5 +1,8 @@
-//! `synthcti eval` and `synthcti export` end to end on small data (no LLM arm: the LLM path
-//! is covered by tests/augment.rs; here the pipeline arm is ATT&CK procedures).
+//! `synthcti eval` and `synthcti export` end to end: on TRAM without an LLM (the pipeline arm
+//! is ATT&CK procedures), and with every arm kind, the LLM arms on the real local server, on
+//! a small input.
+
+mod support;
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -166,6 +169,100 @@ fn eval_writes_paired_deltas_plot_folds_and_avoid_counts() {
         rows.iter().any(|r| r.get(3) == Some("true")),
         "dropped copies"
     );
+}
+
+/// The command of the evaluation's done-when (every arm kind, ratios 0, 1 and 2, design
+/// `fill`) with the real local LLM on a small input: stdout leads with the primary
+/// comparison, then the Holm-adjusted table, requested vs added rows per arm and the leak
+/// counts; results.md names the design and the family; the LLM arms really asked the server.
+#[test]
+fn eval_with_llm_arms_prints_the_primary_first() {
+    if !support::local_llm::assets_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e");
+    let o = synthcti()
+        .args([
+            "eval",
+            "--input",
+            "tests/fixtures/tiny_tram.json",
+            "--output",
+        ])
+        .arg(&out)
+        .args([
+            "--arms",
+            "oversample,procedures,llm,both,reweight",
+            "--ratios",
+            "0,1,2",
+            "--design",
+            "fill",
+            "--folds",
+            "2",
+            "--seeds",
+            "0",
+            "--no-progress",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let at = |needle: &str| {
+        stdout
+            .find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {stdout}"))
+    };
+    let primary = at("**synthcti-both vs procedures at ratio 1, Δ rare macro-F1");
+    let holm = at("Holm-adjusted");
+    let rows = at("| rows requested | rows added |");
+    let leaks = at("## Leak screen");
+    assert!(primary < holm && holm < rows && rows < leaks, "{stdout}");
+    assert!(stdout.contains("design `fill`"), "{stdout}");
+    for arm in [
+        "synthcti-llm",
+        "synthcti-both",
+        "procedures",
+        "oversample",
+        "reweight",
+    ] {
+        for ratio in [1, 2] {
+            assert!(
+                stdout.contains(&format!("| {arm} | {ratio} | 1 |")),
+                "{arm} at ratio {ratio}: {stdout}"
+            );
+        }
+    }
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results = r["results"].as_array().unwrap();
+    let arm = |name: &str, ratio: f64| {
+        results
+            .iter()
+            .find(|a| a["arm"] == name && a["ratio"].as_f64() == Some(ratio))
+            .unwrap_or_else(|| panic!("no {name} at {ratio}"))
+    };
+    // Fill the target: each ratio asks for its own rows; the LLM-only arm reached its
+    // target through the local server's answers.
+    let mean = |a: &Value, k: &str| a[k]["mean"].as_f64().unwrap();
+    let (llm1, llm2) = (arm("synthcti-llm", 1.0), arm("synthcti-llm", 2.0));
+    assert!(mean(llm2, "requested_rows") > mean(llm1, "requested_rows"));
+    assert!(mean(llm1, "added_rows") > 0.0, "{llm1}");
+    // The LLM arms asked the local server (the requests table follows its header).
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let table = &md[md.find("| arm | LLM requests |").expect("requests table")..];
+    for arm in ["synthcti-llm", "synthcti-both"] {
+        let requests: u64 = table
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("| {arm} | ")))
+            .and_then(|rest| rest.split(" | ").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no request count for {arm}: {md}"));
+        assert!(requests > 0, "{arm}: {md}");
+    }
 }
 
 #[test]

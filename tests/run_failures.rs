@@ -431,7 +431,7 @@ async fn overwrite_keeps_the_old_answers_until_the_endpoint_works() {
 /// The local llama-server killed mid-run: the run stops, says so and exits 3.
 #[test]
 fn the_local_server_dying_stops_the_run() {
-    if !local_assets_present() {
+    if !support::local_llm::assets_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -481,17 +481,4 @@ fn children(pid: u32) -> Vec<u32> {
         );
     }
     out
-}
-
-fn local_assets_present() -> bool {
-    let home = synthcti::home::synthcti_home();
-    let ok = home.join("bin/llama-server").is_file() || home.join("llm.env").is_file();
-    if !ok {
-        assert!(
-            std::env::var("SYNTHCTI_REQUIRE_LLM").as_deref() != Ok("1"),
-            "llama-server missing; run scripts/setup.sh"
-        );
-        eprintln!("SKIPPED: llama-server missing; run scripts/setup.sh");
-    }
-    ok
 }

@@ -3,3 +3,4 @@
 pub mod augment_cli;
 pub mod fault_server;
 pub mod http;
+pub mod local_llm;
