@@ -6,8 +6,11 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::read::{Cleaner, RawSample, invalid, named_columns, nonempty_text, parse_origin};
-use super::{Cleaning, Columns, DataError, Location, Origin, ReadOptions};
+use super::read::{
+    Cleaner, Labeler, RawSample, Read3, invalid, named_columns, nonempty_text, parse_origin,
+    warn_missing_groups,
+};
+use super::{Cleaning, Columns, DataError, Location, Origin, RawRows, ReadOptions};
 use crate::text::{clip, clip_json};
 
 /// Takes a string field of a JSON object; `number_ok`: a number is read as its digits
@@ -182,4 +185,27 @@ pub(super) fn clean_json(
         cleaner.end_row(line);
     }
     Ok(cleaner.total)
+}
+/// The records of a JSON list or JSON Lines file (`values`, each with its 1-based line):
+/// cleaned, their columns found, each turned into a labelled sample.
+pub(super) fn label_json(
+    path: &Path,
+    opts: &ReadOptions,
+    out: &mut Labeler,
+    keep_raw: bool,
+    mut values: Vec<Value>,
+    lines: &[u64],
+) -> Result<Read3, DataError> {
+    let cleaning = clean_json(path, &mut values, lines)?;
+    let cols = json_columns(opts, &values);
+    let rows = values
+        .iter()
+        .zip(lines)
+        .map(|(v, &line)| sample_from_json(v, &cols, opts, path, line))
+        .collect::<Result<Vec<_>, _>>()?;
+    warn_missing_groups(path, &cols, &rows);
+    for r in rows {
+        out.push(r)?;
+    }
+    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
 }

@@ -4,9 +4,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::detect::extension;
-use super::json::{StrictValue, clean_json, json_columns, sample_from_json};
-use super::read::{BOM, Labeler, Read3, invalid, io_err, open_input, warn_missing_groups};
-use super::{DataError, Location, RawRows, ReadOptions};
+use super::json::{StrictValue, label_json};
+use super::read::{BOM, Labeler, Read3, invalid, io_err, open_input};
+use super::{DataError, Location, ReadOptions};
 
 /// The hint added to a JSON Lines error when a line ends inside a value.
 const JSONL_ONE_PER_LINE: &str =
@@ -70,18 +70,7 @@ pub(super) fn read_jsonl(
         values.push(v);
         lines.push(line_no);
     }
-    let cleaning = clean_json(path, &mut values, &lines)?;
-    let cols = json_columns(opts, &values);
-    let rows = values
-        .iter()
-        .zip(&lines)
-        .map(|(v, &line)| sample_from_json(v, &cols, opts, path, line))
-        .collect::<Result<Vec<_>, _>>()?;
-    warn_missing_groups(path, &cols, &rows);
-    for r in rows {
-        out.push(r)?;
-    }
-    Ok((cols, keep_raw.then_some(RawRows::Json(values)), cleaning))
+    label_json(path, opts, out, keep_raw, values, &lines)
 }
 
 #[cfg(test)]
